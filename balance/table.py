@@ -1,0 +1,625 @@
+"""The weight table: the one artifact that the Beam job writes and the tf.data
+layer and the losses read.
+
+A ``WeightTable`` is an immutable, validated value. It stores *counts*, never
+only weights, so that every consumer can derive the weights it needs under any
+scheme and they all agree. On disk it is JSON, read and written through
+``tf.io.gfile`` (local paths, ``gs://``, ``ram://``); ``save`` is atomic.
+
+Counting conventions (shared by ``from_labels`` and the Beam job):
+
+* ``multiclass`` / ``binary``: ``counts[c]`` is the number (or total example
+  weight) of labelled elements of class ``c``. For scalar labels an element is
+  an example; for dense labels (tokens ``(N, T)``, pixels ``(N, H, W)``) every
+  element is counted and ``num_elements`` records how many were. A binary task
+  has two classes, ``[negatives, positives]``.
+* ``multilabel``: ``counts[l]`` is the number of examples where label ``l`` is
+  positive; the negatives are ``num_examples - counts[l]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import math
+import uuid
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from balance import schemes as schemes_lib
+from balance._errors import invalid, invalid_choice, short_repr
+from balance._version import __version__
+
+FORMAT_VERSION = 1
+TASKS = ("multiclass", "binary", "multilabel")
+LABEL_DTYPES = ("int", "string")
+
+
+def _frozen_array(values: Any, dtype: Any) -> np.ndarray:
+    array = np.array(values, dtype=dtype, copy=True)
+    array.setflags(write=False)
+    return array
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class WeightTable:
+    """Per-class counts of one dataset, plus what is needed to trust them.
+
+    Attributes:
+      task: ``"multiclass"``, ``"binary"`` or ``"multilabel"``.
+      counts: float64 vector of length ``num_classes`` (see module docstring).
+      num_examples: number of examples (total example weight when weighted).
+      num_classes: K, the number of classes or labels.
+      class_names: optional unique names, one per class.
+      label_key: the feature key or column the labels came from.
+      label_dtype: ``"int"`` or ``"string"``.
+      num_elements: for dense labels, the number of labelled elements
+        (``sum(counts)``); None for one label per example.
+      provenance: ``inputs``, ``created``, ``tool_version``, ``fingerprint``.
+      precomputed: optional ``{"scheme", "options", "weights"}`` computed when
+        the table was written; informative, consumers may recompute.
+      format_version: the on-disk format version.
+    """
+
+    task: str
+    counts: np.ndarray
+    num_examples: float
+    num_classes: int | None = None
+    class_names: tuple[str, ...] | None = None
+    label_key: str | None = None
+    label_dtype: str = "int"
+    num_elements: float | None = None
+    provenance: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    precomputed: Mapping[str, Any] | None = None
+    format_version: int = FORMAT_VERSION
+
+    # ------------------------------------------------------------------ checks
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        if self.format_version != FORMAT_VERSION:
+            raise invalid(
+                "format_version",
+                f"{FORMAT_VERSION} (this is tf-rebalance {__version__})",
+                self.format_version,
+                hint="The table was written by an incompatible version",
+            )
+        if self.task not in TASKS:
+            raise invalid_choice("task", TASKS, self.task)
+        if self.label_dtype not in LABEL_DTYPES:
+            raise invalid_choice("label_dtype", LABEL_DTYPES, self.label_dtype)
+        try:
+            counts = np.asarray(self.counts, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise invalid("counts", "a sequence of numbers", self.counts) from None
+        if counts.ndim != 1 or counts.size == 0:
+            raise invalid("counts", "a non-empty 1-D sequence of numbers", self.counts)
+        bad = np.flatnonzero(~np.isfinite(counts) | (counts < 0))
+        if bad.size:
+            raise invalid(
+                "counts",
+                "finite counts >= 0",
+                f"{counts[bad[0]]} at class {bad[0]}",
+                hint=f"{bad.size} bad count(s)",
+            )
+        set_("counts", _frozen_array(counts, np.float64))
+        num_classes = counts.size if self.num_classes is None else self.num_classes
+        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+            raise invalid("num_classes", "a positive int", self.num_classes)
+        if num_classes != counts.size:
+            raise invalid(
+                "counts", f"one count per class (num_classes={num_classes})", f"{counts.size} counts"
+            )
+        set_("num_classes", int(num_classes))
+        if self.task == "binary" and num_classes != 2:
+            raise invalid(
+                "num_classes",
+                "2 for task='binary' (counts are [negatives, positives])",
+                num_classes,
+                hint="Use task='multilabel' for several independent binary labels",
+            )
+        if self.class_names is not None:
+            names = tuple(str(n) for n in self.class_names)
+            if len(names) != num_classes:
+                raise invalid(
+                    "class_names", f"{num_classes} names, one per class", f"{len(names)} names"
+                )
+            if len(set(names)) != len(names):
+                seen: set[str] = set()
+                dupes = sorted({n for n in names if n in seen or seen.add(n)})
+                raise invalid("class_names", "unique names", f"duplicates {short_repr(dupes)}")
+            set_("class_names", names)
+        num_examples = _finite_number("num_examples", self.num_examples)
+        if num_examples <= 0:
+            raise invalid("num_examples", "a positive number", self.num_examples)
+        set_("num_examples", num_examples)
+        total = float(counts.sum())
+        tolerance = 1e-9 * max(1.0, total)
+        if self.task == "multilabel":
+            over = np.flatnonzero(counts > num_examples + tolerance)
+            if over.size:
+                raise invalid(
+                    "counts",
+                    f"positives <= num_examples ({num_examples:g}) for every label",
+                    f"{counts[over[0]]:g} positives for label {over[0]}",
+                )
+            if self.num_elements is not None:
+                raise invalid("num_elements", "None for task='multilabel'", self.num_elements)
+        elif self.num_elements is None:
+            if abs(total - num_examples) > tolerance:
+                raise invalid(
+                    "num_examples",
+                    f"the sum of counts ({total:g}) for one label per example",
+                    num_examples,
+                    hint="For dense labels (tokens, pixels) set num_elements",
+                )
+        else:
+            num_elements = _finite_number("num_elements", self.num_elements)
+            if abs(total - num_elements) > tolerance:
+                raise invalid("num_elements", f"the sum of counts ({total:g})", num_elements)
+            set_("num_elements", num_elements)
+        if not isinstance(self.provenance, Mapping):
+            raise invalid("provenance", "a mapping", self.provenance)
+        set_("provenance", dict(self.provenance))
+        if self.precomputed is not None:
+            set_("precomputed", _check_precomputed(self.precomputed, num_classes))
+
+    # ------------------------------------------------------------ constructors
+    @classmethod
+    def from_counts(
+        cls,
+        counts: Mapping[Any, float] | Sequence[float] | np.ndarray,
+        *,
+        task: str = "multiclass",
+        num_classes: int | None = None,
+        class_names: Sequence[str] | None = None,
+        num_examples: float | None = None,
+        num_elements: float | None = None,
+        label_key: str | None = None,
+        label_dtype: str | None = None,
+        inputs: Sequence[str] = (),
+        fingerprint: str | None = None,
+    ) -> "WeightTable":
+        """Builds a table from counts given as an array or a dict.
+
+        A dict may map class ids (ints, ``0 .. K-1``; missing ids count 0) or
+        class names (strings; ordered by ``class_names`` if given, else sorted).
+        ``num_examples`` defaults to the sum of counts, which is right for one
+        label per example; multilabel tables must pass it.
+
+        Example:
+          >>> WeightTable.from_counts([198, 436, 710, 272]).class_weights()
+          array([2.040404 , 0.9266055, 0.5690141, 1.4852941], dtype=float32)
+        """
+        if isinstance(counts, Mapping):
+            vector, class_names, keyed_by_name = _counts_from_mapping(counts, num_classes, class_names)
+            if keyed_by_name and label_dtype is None:
+                label_dtype = "string"
+        else:
+            vector = counts
+        try:
+            vector = np.asarray(vector, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise invalid("counts", "a sequence of numbers or a dict", short_repr(counts)) from None
+        if task == "multilabel" and num_examples is None:
+            raise invalid(
+                "num_examples",
+                "the number of examples for task='multilabel' (counts are positives per label)",
+                None,
+            )
+        if num_examples is None:
+            num_examples = float(vector.sum()) if num_elements is None else None
+            if num_examples is None:
+                raise invalid("num_examples", "the number of examples when num_elements is set", None)
+        provenance = _provenance(inputs, fingerprint or _fingerprint_of(vector))
+        return cls(
+            task=task,
+            counts=vector,
+            num_examples=num_examples,
+            num_classes=num_classes if num_classes is not None else None,
+            class_names=tuple(class_names) if class_names is not None else None,
+            label_key=label_key,
+            label_dtype=label_dtype or "int",
+            num_elements=num_elements,
+            provenance=provenance,
+        )
+
+    @classmethod
+    def from_labels(cls, labels: Any, **kwargs: Any) -> "WeightTable":
+        """Counts labels held in memory; see ``balance.counting.count_labels``.
+
+        Gives exactly what the Beam job gives on the same data.
+        """
+        from balance.counting import count_labels  # noqa: PLC0415 (avoids a cycle)
+
+        return count_labels(labels, **kwargs)
+
+    # ----------------------------------------------------------------- weights
+    def class_weights(
+        self,
+        scheme: str = "balanced",
+        *,
+        normalize: str | None = None,
+        clip: tuple[float, float] | None = None,
+        zero_count: str = "error",
+        **params: float,
+    ) -> np.ndarray:
+        """Per-class weights, a float32 vector of length K.
+
+        See ``balance.schemes`` for every scheme's formula and default
+        normalisation. For multilabel tables the scheme is applied to the
+        positives per label (``n = sum`` of positives); use ``pos_weight`` or
+        ``label_weights`` for per-label sigmoid weights.
+
+        Args:
+          scheme: weighting rule, e.g. ``"balanced"``, ``"effective_number"``.
+          normalize: ``"none"``, ``"sum_to_one"``, ``"sum_to_num_classes"``,
+            ``"mean_one"`` or None for the scheme's default.
+          clip: ``(min, max)``, applied after normalisation.
+          zero_count: ``"error"`` (default), ``"zero"`` or ``"max"``.
+          **params: ``alpha`` (power), ``beta`` (effective_number), ``mu``
+            (log_smoothed).
+
+        Raises:
+          ValueError: unknown scheme or option, or empty classes under
+            ``zero_count="error"``.
+        """
+        weights = schemes_lib.compute_weights(
+            self.counts,
+            scheme,
+            normalize=normalize,
+            clip=clip,
+            zero_count=zero_count,
+            class_names=self.class_names,
+            **params,
+        )
+        return weights.astype(np.float32)
+
+    def negatives(self) -> np.ndarray:
+        """Per-label negatives (``num_examples - positives``); multilabel and binary."""
+        if self.task == "multilabel":
+            return np.maximum(self.num_examples - self.counts, 0.0)
+        if self.task == "binary":
+            return self.counts[:1].copy()
+        raise self._wrong_task("negatives", ("multilabel", "binary"))
+
+    def positives(self) -> np.ndarray:
+        """Per-label positives; multilabel and binary (length 1)."""
+        if self.task == "multilabel":
+            return self.counts.copy()
+        if self.task == "binary":
+            return self.counts[1:].copy()
+        raise self._wrong_task("positives", ("multilabel", "binary"))
+
+    def pos_weight(self, *, zero_count: str = "error") -> np.ndarray:
+        """``negatives / positives`` per label, float32 (length 1 for binary).
+
+        This is the ``pos_weight`` of ``tf.nn.weighted_cross_entropy_with_logits``.
+        Labels with no positives follow ``zero_count`` like ``class_weights``.
+        """
+        return self.label_weights("pos_weight", zero_count=zero_count)[0]
+
+    def label_weights(
+        self,
+        scheme: str = "balanced",
+        *,
+        normalize: str | None = None,
+        clip: tuple[float, float] | None = None,
+        zero_count: str = "error",
+        **params: float,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-label ``(positive_weights, negative_weights)``, float32 each.
+
+        Each label is treated as its own two-class problem with counts
+        ``[negatives_l, positives_l]`` and the scheme is applied to that pair,
+        with the normalisation taken per label. ``scheme="pos_weight"`` gives
+        ``(negatives / positives, 1)``. Multilabel and binary tables only.
+        """
+        positives, negatives = self.positives(), self.negatives()
+        if scheme == "pos_weight":
+            if params or normalize is not None or clip is not None:
+                raise invalid(
+                    "scheme", "no options with scheme='pos_weight'", scheme, hint=f"Received {params}"
+                )
+            pos = _pos_over_neg(negatives, positives, zero_count, self.class_names)
+            return pos.astype(np.float32), np.ones_like(pos, dtype=np.float32)
+        pos = np.empty_like(positives)
+        neg = np.empty_like(positives)
+        for i, (n_neg, n_pos) in enumerate(zip(negatives, positives)):
+            name = self.class_names[i] if self.class_names else str(i)
+            neg[i], pos[i] = schemes_lib.compute_weights(
+                np.array([n_neg, n_pos]),
+                scheme,
+                normalize=normalize,
+                clip=clip,
+                zero_count=zero_count,
+                class_names=[f"{name}=negative", f"{name}=positive"],
+                **params,
+            )
+        return pos.astype(np.float32), neg.astype(np.float32)
+
+    def prior(self) -> np.ndarray:
+        """Class prior ``n_c / n`` (float32); per-label prevalence for multilabel."""
+        denominator = self.num_examples if self.task == "multilabel" else self.counts.sum()
+        return (self.counts / denominator).astype(np.float32)
+
+    def log_prior(self, *, smoothing: float = 0.0) -> np.ndarray:
+        """``log`` of the prior, float32, for logit adjustment (Menon et al. 2021).
+
+        Args:
+          smoothing: added to every count first (Laplace); must be > 0 when any
+            class has no examples, since log(0) would be -inf.
+        """
+        smoothing = _finite_number("smoothing", smoothing)
+        if smoothing < 0:
+            raise invalid("smoothing", "a number >= 0", smoothing)
+        counts = self.counts + smoothing
+        if np.any(counts <= 0):
+            empty = np.flatnonzero(counts <= 0)
+            raise invalid(
+                "smoothing",
+                "a positive smoothing when some classes have no examples",
+                smoothing,
+                hint=f"Empty classes: {short_repr(empty.tolist())}; log(0) is -inf",
+            )
+        denominator = counts.sum() if self.task != "multilabel" else self.num_examples + smoothing
+        return np.log(counts / denominator).astype(np.float32)
+
+    def keras_class_weight(self, scheme: str = "balanced", **options: Any) -> dict[int, float]:
+        """A ``dict[int, float]`` covering every class, for ``model.fit(class_weight=...)``.
+
+        Refused for multilabel tables: Keras takes the argmax of multi-hot rows
+        silently, so only one label's weight would apply. Use ``pos_weight``
+        with a weighted sigmoid loss instead.
+        """
+        if self.task == "multilabel":
+            raise invalid(
+                "task",
+                "'multiclass' or 'binary' for Keras class_weight",
+                self.task,
+                hint="Keras applies class_weight by the argmax of a multi-hot row, silently "
+                "dropping the other labels; use table.pos_weight() with "
+                "losses.WeightedBinaryCrossentropy instead",
+            )
+        weights = self.class_weights(scheme, **options)
+        return {i: float(w) for i, w in enumerate(weights)}
+
+    def imbalance_ratio(self) -> float:
+        """Largest count over smallest non-zero count (inf if all but one are 0)."""
+        present = self.counts[self.counts > 0]
+        return float(present.max() / present.min()) if present.size else math.inf
+
+    def with_precomputed(self, scheme: str = "balanced", **options: Any) -> "WeightTable":
+        """A copy that also stores the weights under ``scheme`` and ``options``."""
+        weights = self.class_weights(scheme, **options)
+        precomputed = {"scheme": scheme, "options": options, "weights": weights.tolist()}
+        return dataclasses.replace(self, precomputed=precomputed)
+
+    def _wrong_task(self, what: str, tasks: Sequence[str]) -> ValueError:
+        return invalid("task", f"one of {list(tasks)} for {what}()", self.task)
+
+    # ------------------------------------------------------------- persistence
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; ``from_dict`` inverts it."""
+        return {
+            "format_version": self.format_version,
+            "task": self.task,
+            "label": {"key": self.label_key, "dtype": self.label_dtype},
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names) if self.class_names is not None else None,
+            "counts": self.counts.tolist(),
+            "num_examples": self.num_examples,
+            "num_elements": self.num_elements,
+            "provenance": dict(self.provenance),
+            "precomputed": self.precomputed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "WeightTable":
+        """Builds and validates a table from ``to_dict`` output."""
+        if not isinstance(data, Mapping):
+            raise invalid("table", "a JSON object", type(data).__name__)
+        required = ("format_version", "task", "counts", "num_examples")
+        known = required + ("label", "num_classes", "class_names", "num_elements",
+                            "provenance", "precomputed")
+        for key in required:
+            if key not in data:
+                raise invalid(key, "a field of the table", "missing")
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise invalid(unknown[0], f"only the fields {list(known)}", data[unknown[0]])
+        if data["format_version"] != FORMAT_VERSION:
+            raise invalid(
+                "format_version", f"{FORMAT_VERSION}", data["format_version"],
+                hint="The table was written by an incompatible version of tf-rebalance",
+            )
+        label = data.get("label") or {}
+        if not isinstance(label, Mapping):
+            raise invalid("label", "an object with 'key' and 'dtype'", label)
+        return cls(
+            task=data["task"],
+            counts=_json_numbers("counts", data["counts"]),
+            num_examples=data["num_examples"],
+            num_classes=data.get("num_classes"),
+            class_names=data.get("class_names"),
+            label_key=label.get("key"),
+            label_dtype=label.get("dtype", "int"),
+            num_elements=data.get("num_elements"),
+            provenance=data.get("provenance") or {},
+            precomputed=data.get("precomputed"),
+            format_version=data["format_version"],
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str = "<string>") -> "WeightTable":
+        try:
+            data = json.loads(text, parse_constant=_refuse_constant)
+        except ValueError as err:
+            raise ValueError(f"Invalid weight table {source}: not valid JSON ({err})") from None
+        try:
+            return cls.from_dict(data)
+        except ValueError as err:
+            raise ValueError(f"Invalid weight table {source}: {err}") from None
+
+    def save(self, path: str) -> str:
+        """Writes the table as JSON, atomically: a temp file, then a rename.
+
+        Works with any ``tf.io.gfile`` path (local, ``gs://``, ``ram://``).
+        Returns the path.
+        """
+        import tensorflow as tf  # noqa: PLC0415 (TF is heavy; only I/O needs it)
+
+        text = self.to_json()
+        directory = path.rsplit("/", 1)[0] if "/" in path else "."
+        if directory and not tf.io.gfile.exists(directory):
+            tf.io.gfile.makedirs(directory)
+        tmp_path = f"{path}.tmp-{uuid.uuid4().hex}"
+        try:
+            with tf.io.gfile.GFile(tmp_path, "w") as handle:
+                handle.write(text)
+            tf.io.gfile.rename(tmp_path, path, overwrite=True)
+        finally:
+            if tf.io.gfile.exists(tmp_path):
+                tf.io.gfile.remove(tmp_path)
+        return path
+
+    @classmethod
+    def load(cls, path: str) -> "WeightTable":
+        """Reads and validates a table written by ``save`` (or the Beam job)."""
+        import tensorflow as tf  # noqa: PLC0415
+
+        if not tf.io.gfile.exists(path):
+            raise invalid("path", "an existing weight table file", path)
+        with tf.io.gfile.GFile(path, "r") as handle:
+            text = handle.read()
+        return cls.from_json(text, source=repr(path))
+
+    # ---------------------------------------------------------------- equality
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WeightTable):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(self.to_json())
+
+    def content_equal(self, other: "WeightTable") -> bool:
+        """Equal apart from provenance creation time."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        for d in (mine, theirs):
+            d["provenance"] = {k: v for k, v in d["provenance"].items() if k != "created"}
+        return mine == theirs
+
+    def __repr__(self) -> str:
+        names = f", class_names={short_repr(self.class_names, 4)}" if self.class_names else ""
+        return (
+            f"WeightTable(task={self.task!r}, num_classes={self.num_classes}, "
+            f"num_examples={self.num_examples:g}, counts={short_repr(self.counts.tolist(), 6)}{names})"
+        )
+
+
+# --------------------------------------------------------------------- helpers
+def _finite_number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise invalid(name, "a number", value)
+    if not math.isfinite(float(value)):
+        raise invalid(name, "a finite number", value)
+    return float(value)
+
+
+def _json_numbers(name: str, values: Any) -> list[float]:
+    if not isinstance(values, list) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+    ):
+        raise invalid(name, "a JSON list of numbers", short_repr(values) if isinstance(values, list) else values)
+    return values
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number that a weight table may hold")
+
+
+def _counts_from_mapping(
+    counts: Mapping[Any, float], num_classes: int | None, class_names: Sequence[str] | None
+) -> tuple[np.ndarray, list[str] | None, bool]:
+    keys = list(counts)
+    if all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in keys):
+        ids = [int(k) for k in keys]
+        if min(ids, default=0) < 0:
+            raise invalid("counts", "class ids >= 0 as dict keys", min(ids))
+        size = num_classes if num_classes is not None else max(ids, default=-1) + 1
+        if ids and max(ids) >= size:
+            raise invalid("counts", f"class ids < num_classes ({size})", max(ids))
+        vector = np.zeros(size, dtype=np.float64)
+        for k, v in counts.items():
+            vector[int(k)] = v
+        return vector, list(class_names) if class_names is not None else None, False
+    if all(isinstance(k, (str, bytes)) for k in keys):
+        as_str = {k.decode() if isinstance(k, bytes) else k: v for k, v in counts.items()}
+        names = list(class_names) if class_names is not None else sorted(as_str)
+        missing = sorted(set(as_str) - set(names))
+        if missing:
+            raise invalid("counts", f"only names from class_names {short_repr(names)}", short_repr(missing))
+        return np.array([as_str.get(n, 0.0) for n in names], dtype=np.float64), names, True
+    raise invalid("counts", "a dict keyed by class ids (int) or class names (str)", short_repr(keys))
+
+
+def _pos_over_neg(
+    negatives: np.ndarray, positives: np.ndarray, zero_count: str, names: Sequence[str] | None
+) -> np.ndarray:
+    if zero_count not in schemes_lib.ZERO_COUNT_POLICIES:
+        raise invalid_choice("zero_count", schemes_lib.ZERO_COUNT_POLICIES, zero_count)
+    empty = positives <= 0
+    if np.all(empty):
+        raise invalid("counts", "at least one label with positives", positives.tolist())
+    if np.any(empty) and zero_count == "error":
+        idx = np.flatnonzero(empty)
+        named = [f"{i} ({names[i]!r})" if names else str(i) for i in idx[:10]]
+        raise ValueError(
+            "Invalid value for argument `zero_count`. pos_weight is undefined for labels with "
+            f"no positives: {', '.join(named)}. Received: zero_count='error'. Pass "
+            "zero_count='zero' or zero_count='max'."
+        )
+    weights = np.zeros_like(positives)
+    weights[~empty] = negatives[~empty] / positives[~empty]
+    if zero_count == "max":
+        weights[empty] = weights[~empty].max()
+    return weights
+
+
+def _check_precomputed(precomputed: Any, num_classes: int) -> dict[str, Any]:
+    if not isinstance(precomputed, Mapping) or set(precomputed) != {"scheme", "options", "weights"}:
+        raise invalid("precomputed", "an object with 'scheme', 'options' and 'weights'", precomputed)
+    schemes_lib.get_scheme(precomputed["scheme"])
+    weights = np.asarray(precomputed["weights"], dtype=np.float64)
+    if weights.shape != (num_classes,) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise invalid(
+            "precomputed",
+            f"{num_classes} finite weights >= 0",
+            short_repr(np.asarray(precomputed["weights"]).ravel().tolist()),
+        )
+    return {"scheme": precomputed["scheme"], "options": dict(precomputed["options"]),
+            "weights": weights.tolist()}
+
+
+def _fingerprint_of(vector: np.ndarray) -> str:
+    return "sha256:" + hashlib.sha256(np.ascontiguousarray(vector, dtype=np.float64).tobytes()).hexdigest()
+
+
+def _provenance(inputs: Sequence[str], fingerprint: str) -> dict[str, Any]:
+    return {
+        "inputs": [str(i) for i in inputs],
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "tool_version": __version__,
+        "fingerprint": fingerprint,
+    }
+
+
+def make_provenance(inputs: Sequence[str], fingerprint: str) -> dict[str, Any]:
+    """Provenance for a table built from ``inputs`` (used by the Beam job)."""
+    return _provenance(inputs, fingerprint)

@@ -458,7 +458,7 @@ class WeightTable:
     @classmethod
     def from_json(cls, text: str, *, source: str = "<string>") -> "WeightTable":
         try:
-            data = json.loads(text, parse_constant=_refuse_constant)
+            data = json.loads(text, parse_constant=_parse_constant)
         except ValueError as err:
             raise ValueError(f"Invalid weight table {source}: not valid JSON ({err})") from None
         try:
@@ -495,8 +495,12 @@ class WeightTable:
 
         if not tf.io.gfile.exists(path):
             raise invalid("path", "an existing weight table file", path)
-        with tf.io.gfile.GFile(path, "r") as handle:
-            text = handle.read()
+        with tf.io.gfile.GFile(path, "rb") as handle:
+            raw = handle.read()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"Invalid weight table {path!r}: not valid JSON (not UTF-8: {err})") from None
         return cls.from_json(text, source=repr(path))
 
     # ---------------------------------------------------------------- equality
@@ -540,8 +544,9 @@ def _json_numbers(name: str, values: Any) -> list[float]:
     return values
 
 
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number that a weight table may hold")
+def _parse_constant(name: str) -> float:
+    # NaN/Infinity are not JSON; parse them so validation can name the field.
+    return float(name)
 
 
 def _counts_from_mapping(

@@ -424,17 +424,18 @@ class WeightTable:
         required = ("format_version", "task", "counts", "num_examples")
         known = required + ("label", "num_classes", "class_names", "num_elements",
                             "provenance", "precomputed")
+        # The version decides what the other fields mean, so it is checked first.
+        if data.get("format_version") != FORMAT_VERSION:
+            raise invalid(
+                "format_version", f"{FORMAT_VERSION}", data.get("format_version", "missing"),
+                hint="The table was written by an incompatible version of tf-rebalance",
+            )
         for key in required:
             if key not in data:
                 raise invalid(key, "a field of the table", "missing")
         unknown = sorted(set(data) - set(known))
         if unknown:
             raise invalid(unknown[0], f"only the fields {list(known)}", data[unknown[0]])
-        if data["format_version"] != FORMAT_VERSION:
-            raise invalid(
-                "format_version", f"{FORMAT_VERSION}", data["format_version"],
-                hint="The table was written by an incompatible version of tf-rebalance",
-            )
         label = data.get("label") or {}
         if not isinstance(label, Mapping):
             raise invalid("label", "an object with 'key' and 'dtype'", label)

@@ -1,0 +1,90 @@
+"""Human-readable views of a weight table: a text table and a PNG chart."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from balance._errors import invalid
+from balance.table import WeightTable
+
+
+def format_table(table: WeightTable, scheme: str = "balanced", *, max_rows: int = 50, **options) -> str:
+    """Renders class, name, count, share and weight, plus the summary lines.
+
+    Classes are listed by id; beyond ``max_rows`` only the largest and
+    smallest classes are shown. Weights follow ``table.class_weights(scheme,
+    **options)`` (``pos_weight`` per label for multilabel tables).
+    """
+    if table.task == "multilabel":
+        weights, weight_title = table.pos_weight(**options), "pos_weight"
+        shares = table.prior()
+    else:
+        weights, weight_title = table.class_weights(scheme, **options), f"weight ({scheme})"
+        shares = table.counts / table.counts.sum()
+    names = table.class_names or ("",) * table.num_classes
+    rows = list(range(table.num_classes))
+    if len(rows) > max_rows:
+        order = np.argsort(-table.counts, kind="stable")
+        rows = sorted(order[: max_rows // 2].tolist() + order[-(max_rows // 2):].tolist())
+    name_width = max([4] + [len(names[i]) for i in rows])
+    count_title = "positives" if table.task == "multilabel" else "count"
+    lines = [f"{'class':>6}  {'name':<{name_width}}  {count_title:>14}  {'share':>8}  {weight_title}"]
+    previous = -1
+    for i in rows:
+        if i != previous + 1:
+            lines.append(f"{'...':>6}")
+        lines.append(
+            f"{i:>6}  {names[i]:<{name_width}}  {table.counts[i]:>14,.6g}  {shares[i]:>8.2%}  {weights[i]:.6g}"
+        )
+        previous = i
+    lines.append("")
+    lines.append(f"task: {table.task}; classes: {table.num_classes}; examples: {table.num_examples:,.6g}")
+    if table.num_elements is not None:
+        lines.append(f"labelled elements: {table.num_elements:,.6g}")
+    lines.append(f"imbalance ratio (largest / smallest non-empty): {table.imbalance_ratio():,.4g}")
+    empty = int(np.sum(table.counts == 0))
+    if empty:
+        lines.append(f"empty classes: {empty}")
+    return "\n".join(lines)
+
+
+def plot_table(table: WeightTable, path: str, scheme: str = "balanced", **options) -> str:
+    """Writes a PNG with counts (log scale) and weights per class. Returns ``path``.
+
+    Raises:
+      ImportError: when matplotlib is missing, naming the extra to install.
+    """
+    try:
+        import matplotlib  # noqa: PLC0415 (optional dependency)
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        raise ImportError(
+            "Plotting needs matplotlib. Install the plot extra: pip install 'tf-rebalance[plot]'"
+        ) from None
+    if not path.endswith(".png"):
+        raise invalid("plot", "a path ending in .png", path)
+    if table.task == "multilabel":
+        weights, weight_title = table.pos_weight(**options), "pos_weight"
+    else:
+        weights, weight_title = table.class_weights(scheme, **options), f"weight ({scheme})"
+    x = np.arange(table.num_classes)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(6, min(20, 0.25 * len(x))), 6), sharex=True)
+    top.bar(x, np.maximum(table.counts, 0.5), color="tab:blue")
+    top.set_yscale("log")
+    top.set_ylabel("positives" if table.task == "multilabel" else "count (log)")
+    top.set_title(f"{table.num_classes} classes, {table.num_examples:,.0f} examples, "
+                  f"imbalance {table.imbalance_ratio():,.3g}:1")
+    bottom.bar(x, weights, color="tab:orange")
+    bottom.set_ylabel(weight_title)
+    bottom.set_xlabel("class")
+    if table.class_names and len(x) <= 40:
+        bottom.set_xticks(x, table.class_names, rotation=60, ha="right", fontsize=8)
+    fig.tight_layout()
+    import tensorflow as tf  # noqa: PLC0415 (gfile for remote paths)
+
+    with tf.io.gfile.GFile(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,71 @@
+"""`rebalance show`: the text table, the PNG plot, and its errors."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from balance import WeightTable
+from pipelines.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def table_path(tmp_path):
+    table = WeightTable.from_counts({"cat": 500, "dog": 120, "eel": 3})
+    return table.save(str(tmp_path / "table.json"))
+
+
+def test_show_prints_counts_shares_weights_and_summary(table_path, capsys):
+    assert main(["show", table_path, "--scheme", "inverse", "--normalize", "sum_to_one"]) == 0
+    out = capsys.readouterr().out
+    assert "weight (inverse)" in out
+    eel = next(line for line in out.splitlines() if " eel " in line)
+    assert eel.split()[2:4] == ["3", "0.48%"]
+    expected = (1 / 3) / (1 / 500 + 1 / 120 + 1 / 3)
+    assert float(eel.split()[4]) == pytest.approx(expected, rel=1e-5)
+    assert "examples: 623" in out and "imbalance ratio (largest / smallest non-empty): 166.7" in out
+
+
+def test_show_multilabel_lists_pos_weight(tmp_path, capsys):
+    path = WeightTable.from_labels(np.array([[1, 0], [0, 0], [0, 1], [0, 1]]), task="multilabel").save(
+        str(tmp_path / "ml.json"))
+    assert main(["show", path]) == 0
+    out = capsys.readouterr().out
+    assert "pos_weight" in out and "positives" in out
+
+
+def test_show_writes_a_png(table_path, tmp_path):
+    png = str(tmp_path / "plot.png")
+    assert main(["show", table_path, "--plot", png]) == 0
+    with open(png, "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_show_reports_a_bad_table_and_a_bad_option(tmp_path, table_path, capsys):
+    (tmp_path / "bad.json").write_text('{"format_version": 7}')
+    assert main(["show", str(tmp_path / "bad.json")]) == 1
+    assert "format_version" in capsys.readouterr().err
+    assert main(["show", table_path, "--normalize", "l2"]) == 1
+    assert "normalize" in capsys.readouterr().err
+    assert main(["nonsense"]) == 2
+
+
+def test_plot_without_matplotlib_names_the_extra(table_path, tmp_path):
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from pipelines.cli import main\n"
+        f"sys.exit(main(['show', {table_path!r}, '--plot', {str(tmp_path / 'p.png')!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "pip install 'tf-rebalance[plot]'" in result.stderr
+
+
+def test_console_script_is_installed(table_path):
+    script = os.path.join(os.path.dirname(sys.executable), "rebalance")
+    result = subprocess.run([script, "show", table_path], capture_output=True, text=True)
+    assert result.returncode == 0 and "cat" in result.stdout

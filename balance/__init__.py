@@ -8,16 +8,47 @@ from balance.counting import count_labels
 from balance.keras_interop import to_keras_class_weight
 from balance.schemes import NORMALIZATIONS, SCHEMES, ZERO_COUNT_POLICIES, compute_weights
 from balance.table import FORMAT_VERSION, TASKS, WeightTable
+from balance.targets import SamplingPlan, expected_epoch_size, resolve_target, sampling_plan
+
+# The tf.data layer imports TensorFlow; load it on first use so that
+# `import balance` stays light (module __getattr__, PEP 562).
+_LAZY = {
+    "rebalance": "balance.composition",
+    "check_model_outputs": "balance.composition",
+    "resample": "balance.resampling",
+    "attach_sample_weights": "balance.sample_weights",
+    "sample_weight_fn": "balance.sample_weights",
+    "sample_per_class": "balance.per_class",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'balance' has no attribute {name!r}")
+
 
 __all__ = [
     "FORMAT_VERSION",
     "NORMALIZATIONS",
     "SCHEMES",
+    "SamplingPlan",
     "TASKS",
     "ZERO_COUNT_POLICIES",
     "WeightTable",
     "__version__",
+    "attach_sample_weights",
+    "check_model_outputs",
     "compute_weights",
     "count_labels",
+    "expected_epoch_size",
+    "rebalance",
+    "resample",
+    "resolve_target",
+    "sample_per_class",
+    "sample_weight_fn",
+    "sampling_plan",
     "to_keras_class_weight",
 ]

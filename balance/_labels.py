@@ -67,6 +67,21 @@ def get_label(element: Any, label_fn: LabelFn | None, label_key: str | None) -> 
     return split_element(element, label_fn, label_key)[1]
 
 
+def check_dataset(dataset: Any) -> None:
+    if not isinstance(dataset, tf.data.Dataset):
+        raise invalid("dataset", "a tf.data.Dataset", type(dataset).__name__)
+
+
+def label_spec(dataset: tf.data.Dataset, label_fn: LabelFn | None, key: str | None) -> Any:
+    """The label's TypeSpec, found by tracing (not running) the label getter."""
+    return dataset.map(lambda *e: split_element(unpack(e), label_fn, key)[1]).element_spec
+
+
+def unpack(args: tuple[Any, ...]) -> Any:
+    """``Dataset.map`` spreads tuple elements over arguments; undo that."""
+    return args[0] if len(args) == 1 else args
+
+
 # -------------------------------------------------------------------- labels
 @dataclasses.dataclass(frozen=True)
 class LabelReader:

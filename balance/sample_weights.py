@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from balance._errors import invalid
-from balance._labels import LabelFn, LabelReader, label_key_for, split_element
+from balance._labels import LabelFn, LabelReader, check_dataset, label_key_for, label_spec, split_element, unpack
 from balance.table import WeightTable
 
 
@@ -120,11 +120,11 @@ def attach_sample_weights(
       >>> ds = balance.attach_sample_weights(ds, table, scheme="balanced")
       >>> model.fit(ds)
     """
-    _check_dataset(dataset)
+    check_dataset(dataset)
     key = label_key_for(dataset.element_spec, table, label_key)
-    label_spec = _label_spec(dataset, label_fn, key)
+    spec = label_spec(dataset, label_fn, key)
     weight_of = sample_weight_fn(
-        table, label_spec, scheme=scheme, scheme_params=scheme_params, weights=weights,
+        table, spec, scheme=scheme, scheme_params=scheme_params, weights=weights,
         label_form=label_form, on_unknown=on_unknown, default_weight=default_weight,
     )
 
@@ -136,21 +136,6 @@ def attach_sample_weights(
         return x, y, weight
 
     return dataset.map(add, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-
-def _check_dataset(dataset: Any) -> None:
-    if not isinstance(dataset, tf.data.Dataset):
-        raise invalid("dataset", "a tf.data.Dataset", type(dataset).__name__)
-
-
-def _label_spec(dataset: tf.data.Dataset, label_fn: LabelFn | None, key: str | None) -> Any:
-    """The label's TypeSpec, found by tracing (not running) the label getter."""
-    return dataset.map(lambda *e: split_element(unpack(e), label_fn, key)[1]).element_spec
-
-
-def unpack(args: tuple[Any, ...]) -> Any:
-    """``Dataset.map`` spreads tuple elements over arguments; undo that."""
-    return args[0] if len(args) == 1 else args
 
 
 def _vector(weights: Any, k: int) -> np.ndarray:

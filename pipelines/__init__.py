@@ -1,0 +1,35 @@
+"""tf-rebalance top floor: the Beam class-statistics job and the command line.
+
+Public names are loaded lazily, so that ``import pipelines.cli`` (for
+``rebalance show``) does not import Apache Beam.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ComputeClassStats": "pipelines.transforms",
+    "WriteWeightTable": "pipelines.transforms",
+    "CountCombineFn": "pipelines.combiners",
+    "ClassCounts": "pipelines.combiners",
+    "StatsConfig": "pipelines._config",
+    "run_class_stats": ("pipelines.class_stats", "run"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'pipelines' has no attribute {name!r}")
+    module, attr = target if isinstance(target, tuple) else (target, name)
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

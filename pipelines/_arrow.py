@@ -1,0 +1,115 @@
+"""Arrow label and weight columns -> the ragged numpy form ``ShardCounter`` counts.
+
+Everything is vectorised with ``pyarrow.compute``; only a batch that fails a
+cast falls back to Python, element by element, to find its bad values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines._config import StatsConfig
+
+
+def arrow_labels(
+    column: pa.Array | pa.ChunkedArray, config: StatsConfig, *, text: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Returns ``(values, lengths, wrong_type)`` for one batch of a label column.
+
+    Args:
+      column: scalar (int, float, string) or list column; nulls are missing.
+      config: the job config (label form, dtype and delimiter).
+      text: True for CSV, whose cells are strings that may hold ints (and,
+        for list forms, ``label_delimiter``-separated lists).
+
+    Returns:
+      Flat label values, values per row, and a per-row mask of wrong types
+      (their values are placeholders) or None.
+    """
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    n = len(column)
+    if text and config.form != "sparse" and _is_text(column.type):
+        column = pc.split_pattern(column, config.label_delimiter)
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False)
+        flat = pc.list_flatten(column)
+    else:
+        nulls = column.is_null().to_numpy(zero_copy_only=False)
+        lengths = (~nulls).astype(np.int64)
+        flat = column.drop_null()
+    values, wrong_values = _convert(flat, config, text)
+    wrong_rows = None
+    if wrong_values is not None and wrong_values.any():
+        rows = np.repeat(np.arange(n), lengths)
+        wrong_rows = np.zeros(n, dtype=bool)
+        wrong_rows[rows[wrong_values]] = True
+    return values, np.asarray(lengths, dtype=np.int64), wrong_rows
+
+
+def _is_text(dtype: pa.DataType) -> bool:
+    return pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
+
+
+def _convert(flat: pa.Array, config: StatsConfig, text: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Flat label values as int64 ids or str, plus a mask of wrong-typed values."""
+    nulls = flat.is_null().to_numpy(zero_copy_only=False)
+    dtype = flat.type
+    if pa.types.is_integer(dtype) or pa.types.is_boolean(dtype):
+        ids = pc.fill_null(flat, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        return ids, nulls if nulls.any() else None
+    if pa.types.is_floating(dtype):
+        floats = pc.fill_null(flat, 0).to_numpy(zero_copy_only=False).astype(np.float64)
+        wrong = nulls | ~np.isfinite(floats) | (np.mod(floats, 1) != 0)
+        floats[wrong] = 0
+        return floats.astype(np.int64), wrong if wrong.any() else None
+    if _is_text(dtype) or pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype):
+        wants_strings = config.label_dtype == "string" or (
+            config.label_dtype == "auto" and not text and config.form == "sparse")
+        if wants_strings and not nulls.any():
+            return flat.to_numpy(zero_copy_only=False).astype(object), None
+        try:
+            ids = pc.cast(pc.fill_null(flat, "0"), pa.int64()).to_numpy(zero_copy_only=False)
+            return ids, nulls if nulls.any() else None
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            if config.label_dtype == "auto" and config.form == "sparse" and not nulls.any():
+                return flat.to_numpy(zero_copy_only=False).astype(object), None
+            return _python_ids(flat.to_pylist())
+    wrong = np.ones(len(flat), dtype=bool)  # structs, maps, ...: never a label
+    return np.zeros(len(flat), dtype=np.int64), wrong if wrong.any() else None
+
+
+def _python_ids(cells: list) -> tuple[np.ndarray, np.ndarray]:
+    """Slow path for a batch that holds non-integers: find them one by one."""
+    ids = np.zeros(len(cells), dtype=np.int64)
+    wrong = np.zeros(len(cells), dtype=bool)
+    for i, cell in enumerate(cells):
+        try:
+            ids[i] = int(cell)
+        except (TypeError, ValueError):
+            wrong[i] = True
+    return ids, wrong
+
+
+def arrow_weights(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """One float64 weight per row; NaN where missing or not a number."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    dtype = column.type
+    if pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):
+        return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+    if _is_text(dtype):
+        try:
+            return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+        except pa.ArrowInvalid:
+            return np.array([_float_or_nan(c) for c in column.to_pylist()], dtype=np.float64)
+    return np.full(len(column), np.nan)
+
+
+def _float_or_nan(cell) -> float:
+    try:
+        return float(cell)
+    except (TypeError, ValueError):
+        return float("nan")

@@ -1,0 +1,237 @@
+"""Options of the class-statistics job, validated once, and input planning.
+
+``StatsConfig`` is a frozen, picklable value that every DoFn carries.
+``plan_inputs`` expands the input patterns (or a TFDS split) into a sorted list
+of ``Shard``s and a fingerprint of the input (paths and sizes). It runs once,
+where the pipeline is constructed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import NamedTuple, Sequence
+
+from balance._errors import invalid, invalid_choice
+from balance.schemes import SCHEMES
+from balance.table import TASKS
+
+FORMATS = ("tfrecord", "csv", "parquet", "tfds")
+LABEL_FORMS = ("auto", "sparse", "id_lists", "multi_hot", "dense")
+LABEL_DTYPES = ("auto", "int", "string")
+COMPRESSIONS = ("auto", "none", "gzip")
+_GLOB_CHARS = "*?["
+
+
+class Shard(NamedTuple):
+    """One unit of reading work: a file, a Parquet row group or a TFDS file slice."""
+
+    path: str
+    row_group: int = -1
+    skip: int = 0
+    take: int = -1
+
+
+@dataclasses.dataclass(frozen=True)
+class StatsConfig:
+    """What to count and how; see ``pipelines.class_stats`` for the flags.
+
+    Attributes:
+      input: file patterns (globs, files or directories).
+      format: one of ``FORMATS``.
+      label: feature key or column holding the label.
+      task: ``"multiclass"``, ``"binary"`` or ``"multilabel"``.
+      num_classes: K; ids outside ``[0, K)`` fail the job. Inferred if None.
+      class_names: names in class order (set from a TFDS ``ClassLabel``).
+      label_form: ``sparse`` (one label per example), ``id_lists``,
+        ``multi_hot`` (multilabel) or ``dense`` (every element counted);
+        ``auto`` is ``id_lists`` for multilabel, else ``sparse``.
+      label_dtype: ``int``, ``string`` or ``auto`` (from the data).
+      weight: optional example-weight feature or column.
+      csv_delimiter: CSV field delimiter.
+      label_delimiter: separator of ids inside one CSV cell (list forms).
+      ignore_value: a dense-label id not to count (e.g. 255 in masks).
+      compression: TFRecord/CSV compression; ``auto`` sniffs GZIP magic bytes.
+      max_bad_fraction: bad records allowed, as a fraction of records read.
+      batch_size: records parsed and counted per vectorised step.
+      scheme: optional scheme whose weights are stored in the table.
+      tfds_name, tfds_data_dir, tfds_split: a prepared TFDS dataset.
+    """
+
+    input: tuple[str, ...] = ()
+    format: str = "tfrecord"
+    label: str = "label"
+    task: str = "multiclass"
+    num_classes: int | None = None
+    class_names: tuple[str, ...] | None = None
+    label_form: str = "auto"
+    label_dtype: str = "auto"
+    weight: str | None = None
+    csv_delimiter: str = ","
+    label_delimiter: str = "|"
+    ignore_value: int | None = None
+    compression: str = "auto"
+    max_bad_fraction: float = 0.0
+    batch_size: int = 8192
+    scheme: str | None = None
+    tfds_name: str | None = None
+    tfds_data_dir: str | None = None
+    tfds_split: str = "train"
+
+    def __post_init__(self) -> None:
+        for name, value, choices in (
+            ("format", self.format, FORMATS),
+            ("task", self.task, TASKS),
+            ("label_form", self.label_form, LABEL_FORMS),
+            ("label_dtype", self.label_dtype, LABEL_DTYPES),
+            ("compression", self.compression, COMPRESSIONS),
+        ):
+            if value not in choices:
+                raise invalid_choice(name, choices, value)
+        if self.scheme is not None and self.scheme not in SCHEMES:
+            raise invalid_choice("scheme", SCHEMES, self.scheme)
+        if not self.label:
+            raise invalid("label", "a feature key or column name", self.label)
+        if self.num_classes is not None and (
+            isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int)
+            or self.num_classes < 1
+        ):
+            raise invalid("num_classes", "a positive int", self.num_classes)
+        if self.task == "binary" and self.num_classes not in (None, 2):
+            raise invalid("num_classes", "2 for task='binary'", self.num_classes)
+        if not 0.0 <= self.max_bad_fraction <= 1.0:
+            raise invalid("max_bad_fraction", "a fraction in [0, 1]", self.max_bad_fraction)
+        if self.batch_size < 1:
+            raise invalid("batch_size", "a positive int", self.batch_size)
+        form = self.form
+        if self.task == "multilabel" and form not in ("id_lists", "multi_hot"):
+            raise invalid("label_form", "'id_lists' or 'multi_hot' for task='multilabel'", form)
+        if self.task != "multilabel" and form in ("id_lists", "multi_hot"):
+            raise invalid("label_form", f"'sparse' or 'dense' for task={self.task!r}", form,
+                          hint="Use task='multilabel' for lists of labels")
+        if form != "sparse" and self.label_dtype == "string":
+            raise invalid("label_dtype", f"'int' for label_form={form!r}", self.label_dtype,
+                          hint="String labels are supported with one label per example")
+        if self.ignore_value is not None and form != "dense":
+            raise invalid("ignore_value", "None unless label_form='dense'", self.ignore_value)
+        if self.format == "tfds" and not self.tfds_name:
+            raise invalid("tfds_name", "a prepared TFDS dataset name for format='tfds'", None)
+        if self.format != "tfds" and not self.input:
+            raise invalid("input", "at least one file pattern", list(self.input))
+        if len(self.csv_delimiter) != 1:
+            raise invalid("csv_delimiter", "a single character", self.csv_delimiter)
+        if not self.label_delimiter:
+            raise invalid("label_delimiter", "a non-empty separator", self.label_delimiter)
+
+    @property
+    def form(self) -> str:
+        """The resolved label form."""
+        if self.label_form != "auto":
+            return self.label_form
+        return "id_lists" if self.task == "multilabel" else "sparse"
+
+    @property
+    def weighted(self) -> bool:
+        return self.weight is not None
+
+
+class Plan(NamedTuple):
+    """Resolved inputs: the config (completed from TFDS), shards, provenance."""
+
+    config: StatsConfig
+    shards: tuple[Shard, ...]
+    inputs: tuple[str, ...]
+    fingerprint: str
+
+
+def _expand(pattern: str) -> list[str]:
+    import tensorflow as tf  # noqa: PLC0415 (heavy; only planning needs it)
+
+    if any(c in pattern for c in _GLOB_CHARS):
+        return [p for p in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(p)]
+    if tf.io.gfile.isdir(pattern):
+        names = sorted(tf.io.gfile.listdir(pattern))
+        base = pattern.rstrip("/")
+        return [
+            f"{base}/{n}" for n in names
+            if not n.startswith((".", "_")) and not tf.io.gfile.isdir(f"{base}/{n}")
+        ]
+    return [pattern] if tf.io.gfile.exists(pattern) else []
+
+
+def split_patterns(patterns: Sequence[str]) -> tuple[str, ...]:
+    """Flattens comma-separated lists of patterns."""
+    return tuple(p.strip() for item in patterns for p in item.split(",") if p.strip())
+
+
+def fingerprint(shards: Sequence[Shard], sizes: Sequence[int]) -> str:
+    """sha256 over sorted paths, sizes and slices: stable across runners."""
+    digest = hashlib.sha256()
+    for shard, size in sorted(zip(shards, sizes)):
+        digest.update(f"{shard.path}\t{size}\t{shard.skip}\t{shard.take}\n".encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def plan_inputs(config: StatsConfig) -> Plan:
+    """Expands the inputs into sorted shards; fails clearly when there are none."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    if config.format == "tfds":
+        return _plan_tfds(config)
+    patterns = split_patterns(config.input)
+    if not patterns:
+        raise invalid("input", "at least one file pattern", list(config.input))
+    paths: set[str] = set()
+    for pattern in patterns:
+        matched = _expand(pattern)
+        if not matched:
+            raise invalid("input", "a file, directory or glob matching at least one file", pattern,
+                          hint="Empty input: nothing to count")
+        paths.update(matched)
+    shards = tuple(Shard(p) for p in sorted(paths))
+    sizes = [tf.io.gfile.stat(s.path).length for s in shards]
+    return Plan(config, shards, patterns, fingerprint(shards, sizes))
+
+
+def _plan_tfds(config: StatsConfig) -> Plan:
+    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow_datasets as tfds  # noqa: PLC0415
+
+    try:
+        builder = tfds.builder(config.tfds_name, data_dir=config.tfds_data_dir)
+        split = builder.info.splits[config.tfds_split]
+    except Exception as err:  # noqa: BLE001 (TFDS raises many types; report them uniformly)
+        raise invalid("tfds_name", "a prepared TFDS dataset and split in tfds_data_dir",
+                      f"{config.tfds_name}[{config.tfds_split}] in {config.tfds_data_dir}",
+                      hint=f"{type(err).__name__}: {err}") from None
+    file_format = str(getattr(builder.info, "file_format", "tfrecord") or "tfrecord").lower()
+    if "tfrecord" not in file_format:
+        raise invalid("tfds_name", "a dataset prepared as TFRecord", file_format)
+    updates: dict = {}
+    feature = _tfds_feature(builder.info.features, config.label)
+    if isinstance(feature, tfds.features.ClassLabel):
+        if config.num_classes not in (None, feature.num_classes):
+            raise invalid("num_classes", f"{feature.num_classes} (the ClassLabel's)", config.num_classes)
+        updates = {"num_classes": feature.num_classes, "class_names": tuple(feature.names),
+                   "label_dtype": "int"}
+    shards = tuple(
+        Shard(str(fi.filename), skip=int(fi.skip), take=int(fi.take))
+        for fi in split.file_instructions
+    )
+    if not shards:
+        raise invalid("tfds_split", "a split with at least one file", config.tfds_split)
+    sizes = [tf.io.gfile.stat(s.path).length for s in shards]
+    inputs = (f"tfds:{config.tfds_name}/{config.tfds_split}@{builder.data_dir}",)
+    return Plan(dataclasses.replace(config, **updates), tuple(sorted(shards)), inputs,
+                fingerprint(shards, sizes))
+
+
+def _tfds_feature(features, key: str):
+    node = features
+    for part in key.split("/"):
+        try:
+            node = node[part]
+        except (KeyError, TypeError):
+            raise invalid("label", f"a feature of the TFDS dataset ({sorted(features.keys())})",
+                          key) from None
+    return node

@@ -1,0 +1,164 @@
+"""Beam job: count every class of a dataset exactly and write a ``WeightTable``.
+
+Usage::
+
+  python -m pipelines.class_stats --input 'data/train-*.tfrecord' --label label \\
+      --output table.json [--runner DirectRunner --direct_num_workers 2 ...]
+
+The job's own flags are parsed here; every other flag goes to Beam's
+``PipelineOptions`` (``--runner``, ``--project``, ``--temp_location``, ...).
+The same job runs as ``rebalance stats``. See docs/pipelines.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+import time
+from typing import Sequence
+
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.runner import PipelineState
+
+from balance.schemes import SCHEMES
+from balance.table import TASKS, WeightTable
+from pipelines._config import COMPRESSIONS, FORMATS, LABEL_DTYPES, LABEL_FORMS, StatsConfig
+from pipelines.readers import METRICS_NAMESPACE
+from pipelines.transforms import ComputeClassStats, WriteWeightTable
+
+_ERROR = re.compile(r"(Invalid value for argument `.*?)(?: \[while running|\\n|\n|$)")
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """Adds the job's flags to ``parser`` (a new one if None); ``rebalance stats`` reuses it."""
+    parser = parser or argparse.ArgumentParser(
+        prog="python -m pipelines.class_stats", description=__doc__.split("\n\n")[0])
+    add = parser.add_argument
+    add("--input", action="append", default=[],
+        help="File glob, file, directory or comma-separated list; may repeat.")
+    add("--format", choices=FORMATS, default="tfrecord")
+    add("--label", default="label", help="Feature key or column of the label (default: label).")
+    add("--task", choices=TASKS, default="multiclass")
+    add("--num_classes", type=int, help="K; ids outside [0, K) fail the job. Inferred if omitted.")
+    add("--class_names", help="Comma-separated class names, in class order.")
+    add("--label_form", choices=LABEL_FORMS, default="auto",
+        help="sparse (one label per example), id_lists or multi_hot (multilabel), dense "
+        "(every element counted). auto: id_lists for multilabel, else sparse.")
+    add("--label_dtype", choices=LABEL_DTYPES, default="auto")
+    add("--weight", help="Example-weight feature or column, for weighted counts.")
+    add("--csv_delimiter", default=",")
+    add("--label_delimiter", default="|", help="Separator of ids inside one CSV cell (list forms).")
+    add("--ignore_value", type=int, help="Dense-label id not to count (e.g. 255).")
+    add("--compression", choices=COMPRESSIONS, default="auto",
+        help="TFRecord/CSV compression; auto detects GZIP by its magic bytes.")
+    add("--max_bad_fraction", type=float, default=0.0,
+        help="Fraction of bad records allowed (skipped and reported); default 0.")
+    add("--batch_size", type=int, default=8192)
+    add("--scheme", choices=SCHEMES, help="Also store this scheme's weights in the table.")
+    add("--tfds_name", help="A prepared TFDS dataset (with --format tfds).")
+    add("--tfds_data_dir")
+    add("--tfds_split", default="train")
+    add("--output", required=True, help="Where to write the table (local or gs://).")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> StatsConfig:
+    """A validated ``StatsConfig`` from parsed flags."""
+    names = tuple(n.strip() for n in args.class_names.split(",")) if args.class_names else None
+    return StatsConfig(
+        input=tuple(args.input), format=args.format, label=args.label, task=args.task,
+        num_classes=args.num_classes if args.num_classes is not None else (
+            len(names) if names else None),
+        class_names=names, label_form=args.label_form, label_dtype=args.label_dtype,
+        weight=args.weight, csv_delimiter=args.csv_delimiter, label_delimiter=args.label_delimiter,
+        ignore_value=args.ignore_value, compression=args.compression,
+        max_bad_fraction=args.max_bad_fraction, batch_size=args.batch_size, scheme=args.scheme,
+        tfds_name=args.tfds_name, tfds_data_dir=args.tfds_data_dir, tfds_split=args.tfds_split,
+    )
+
+
+def job_error(err: BaseException) -> BaseException:
+    """The job's own ``ValueError`` message, whichever runner wrapped it."""
+    found = _ERROR.findall(str(err))
+    if not found:
+        return err
+    return ValueError(found[-1].replace("\\'", "'"))
+
+
+def run(argv: Sequence[str] | None = None) -> WeightTable:
+    """Runs the job; returns the table written to ``--output``.
+
+    Raises:
+      ValueError: bad flags, empty or bad input. Nothing is written then.
+    """
+    args, beam_args = build_parser().parse_known_args(argv)
+    config = config_from_args(args)
+    stats = ComputeClassStats(config)
+    plan = stats.plan  # fails fast on an empty input, before any worker starts
+    logging.info("Counting %r in %d shard(s) of %s", config.label, len(plan.shards), plan.inputs)
+    start = time.monotonic()
+    pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
+    _ = pipeline | "ComputeClassStats" >> stats | "WriteTable" >> WriteWeightTable(args.output)
+    try:
+        result = pipeline.run()
+        state = result.wait_until_finish()
+    except Exception as err:  # noqa: BLE001 (runners wrap errors in various types)
+        raise job_error(err) from err
+    if state not in (PipelineState.DONE, None):
+        raise RuntimeError(f"The class-statistics job ended in state {state}")
+    table = WeightTable.load(args.output)
+    print(summary(table, _counters(result), time.monotonic() - start, args.output))
+    return table
+
+
+def _counters(result) -> dict[str, int]:
+    try:
+        found = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+    except Exception:  # noqa: BLE001 (some runners do not report metrics)
+        return {}
+    totals: dict[str, int] = {}
+    for counter in found.get("counters", []):
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + int(value or 0)
+    return totals
+
+
+def summary(table: WeightTable, counters: dict[str, int], seconds: float, output: str) -> str:
+    """The end-of-job report: examples, classes, extremes, imbalance, bad records, time."""
+    order = sorted(range(table.num_classes), key=lambda c: (-table.counts[c], c))
+    name = lambda c: table.class_names[c] if table.class_names else str(c)  # noqa: E731
+    top = ", ".join(f"{name(c)}: {table.counts[c]:g}" for c in order[:3])
+    low = ", ".join(f"{name(c)}: {table.counts[c]:g}" for c in order[::-1][:3])
+    bad = {k: v for k, v in sorted(counters.items()) if k.startswith("bad_") and v}
+    lines = [
+        f"Wrote {output}",
+        f"  examples: {table.num_examples:g}" + (
+            f" ({table.num_elements:g} labelled elements)" if table.num_elements else ""),
+        f"  classes: {table.num_classes} ({table.task}, label {table.label_key!r})",
+        f"  largest: {top}",
+        f"  smallest: {low}",
+        f"  imbalance ratio: {table.imbalance_ratio():.4g}",
+        f"  records read: {counters.get('records', 'n/a')}, shards: {counters.get('shards', 'n/a')}",
+        f"  bad records: {bad or 'none'}",
+        f"  wall time: {seconds:.2f} s",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point: errors become one line on stderr and exit code 1."""
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        run(argv)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,312 @@
+"""Per-format DoFns: read one shard with a native vectorised reader, emit its counts.
+
+* TFRecord: ``tf.data.TFRecordDataset(...).batch(B)`` + ``tf.io.parse_example``
+  of only the label (and weight) feature, as ragged tensors.
+* CSV: ``pyarrow.csv.open_csv`` streaming only the label (and weight) column.
+* Parquet: ``pyarrow.parquet`` per row group, only the needed columns.
+
+Each DoFn emits one ``ClassCounts`` per shard. Heavy imports happen in
+``setup()``; the DoFns carry only a ``StatsConfig``, so they pickle without
+``save_main_session``. Bad records are counted, with Beam metrics counters.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import apache_beam as beam
+import numpy as np
+
+from balance._errors import invalid
+from pipelines._arrow import arrow_labels, arrow_weights
+from pipelines._config import Shard, StatsConfig
+from pipelines._shard import ShardCounter
+from pipelines.combiners import BAD_KINDS, ClassCounts
+
+METRICS_NAMESPACE = "tf_rebalance.class_stats"
+_DETECT_RECORDS = 1000
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def _open_binary(path: str) -> Any:
+    if _is_local(path):
+        return open(path, "rb")  # noqa: SIM115 (closed by the caller)
+    import tensorflow as tf  # noqa: PLC0415
+
+    return tf.io.gfile.GFile(path, "rb")
+
+
+def is_gzip(path: str, compression: str) -> bool:
+    """``compression`` is ``auto`` (sniff the GZIP magic bytes), ``gzip`` or ``none``."""
+    if compression != "auto":
+        return compression == "gzip"
+    with _open_binary(path) as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
+class _CountShards(beam.DoFn):
+    """Base: one ``ClassCounts`` per shard, plus metrics counters."""
+
+    def __init__(self, config: StatsConfig) -> None:
+        self._config = config
+
+    def setup(self) -> None:
+        self._records = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "records")
+        self._shards = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "shards")
+        self._bad = {k: beam.metrics.Metrics.counter(METRICS_NAMESPACE, f"bad_{k}") for k in BAD_KINDS}
+
+    def process(self, shard: Shard) -> Iterator[ClassCounts]:
+        counts = self.count(Shard(*shard)).finish()
+        self._records.inc(counts.records)
+        self._shards.inc()
+        for kind, count in counts.bad.items():
+            self._bad[kind].inc(count)
+        yield counts
+
+    def count(self, shard: Shard) -> ShardCounter:
+        raise NotImplementedError
+
+
+class ReadTFRecordCounts(_CountShards):
+    """Counts the labels of one TFRecord file (or TFDS file slice) of ``tf.train.Example``."""
+
+    def setup(self) -> None:
+        super().setup()
+        import tensorflow as tf  # noqa: PLC0415
+
+        self._tf = tf
+
+    def count(self, shard: Shard) -> ShardCounter:
+        tf, config = self._tf, self._config
+        compression = "GZIP" if is_gzip(shard.path, config.compression) else ""
+        try:
+            parse = self._parser(*self._detect_dtypes(shard, compression))
+            try:
+                return self._fast(shard, compression, parse)
+            except tf.errors.InvalidArgumentError:
+                return self._careful(shard, compression, parse)
+        except tf.errors.DataLossError as err:
+            raise invalid(
+                "input", "readable TFRecord files", shard.path,
+                hint=f"Corrupted or truncated file: {err.message}. If it is compressed, pass "
+                "--compression gzip",
+            ) from None
+
+    def _dataset(self, shard: Shard, compression: str):
+        dataset = self._tf.data.TFRecordDataset(shard.path, compression, buffer_size=8 << 20)
+        if shard.skip:
+            dataset = dataset.skip(shard.skip)
+        if shard.take >= 0:
+            dataset = dataset.take(shard.take)
+        return dataset
+
+    def _detect_dtypes(self, shard: Shard, compression: str) -> tuple[Any, Any]:
+        """Label and weight dtypes: from the flags, else from the first records."""
+        tf, config = self._tf, self._config
+        kinds = {"int": "int64_list", "string": "bytes_list"}
+        label_kind = kinds.get(config.label_dtype)
+        weight_kind = None
+        if label_kind is None or config.weight:
+            for record in self._dataset(shard, compression).take(_DETECT_RECORDS):
+                try:
+                    features = tf.train.Example.FromString(record.numpy()).features.feature
+                except Exception:  # noqa: BLE001 (protobuf DecodeError; counted later)
+                    continue
+                if label_kind is None and config.label in features:
+                    kind = features[config.label].WhichOneof("kind")
+                    label_kind = kind if kind in ("int64_list", "bytes_list") else None
+                if config.weight and weight_kind is None and config.weight in features:
+                    weight_kind = features[config.weight].WhichOneof("kind")
+                if label_kind and (weight_kind or not config.weight):
+                    break
+        label_dtype = tf.string if label_kind == "bytes_list" else tf.int64
+        weight_dtype = tf.int64 if weight_kind == "int64_list" else tf.float32
+        return label_dtype, weight_dtype
+
+    def _parser(self, label_dtype, weight_dtype):
+        tf, label, weight = self._tf, self._config.label, self._config.weight
+        spec = {label: tf.io.RaggedFeature(label_dtype, row_splits_dtype=tf.int64)}
+        if weight:
+            spec[weight] = tf.io.RaggedFeature(weight_dtype, row_splits_dtype=tf.int64)
+
+        def parse(serialized):
+            parsed = tf.io.parse_example(serialized, spec)
+            out = (parsed[label].flat_values, parsed[label].row_lengths())
+            if weight:
+                out += (tf.cast(parsed[weight].flat_values, tf.float64), parsed[weight].row_lengths())
+            return out
+
+        parse.kinds = {label: _kind_of(label_dtype), weight: _kind_of(weight_dtype)}
+        return parse
+
+    def _add(self, counter: ShardCounter, parsed) -> None:
+        values, lengths = parsed[0].numpy(), parsed[1].numpy()
+        weights = _one_per_row(parsed[2].numpy(), parsed[3].numpy()) if len(parsed) > 2 else None
+        counter.add(values, lengths, weights)
+
+    def _fast(self, shard: Shard, compression: str, parse) -> ShardCounter:
+        tf = self._tf
+        counter = ShardCounter(self._config, shard.path)
+        dataset = (
+            self._dataset(shard, compression)
+            .batch(self._config.batch_size)
+            .map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+        for parsed in dataset:
+            self._add(counter, parsed)
+        return counter
+
+    def _careful(self, shard: Shard, compression: str, parse) -> ShardCounter:
+        """Re-reads a shard that has bad records, classifying them one by one."""
+        tf = self._tf
+        counter = ShardCounter(self._config, shard.path)
+        for batch in self._dataset(shard, compression).batch(self._config.batch_size):
+            try:
+                self._add(counter, parse(batch))
+                continue
+            except tf.errors.InvalidArgumentError:
+                pass
+            good = [r for r in batch.numpy() if self._classify(counter, r, parse.kinds) is None]
+            try:
+                if good:
+                    self._add(counter, parse(tf.constant(good)))
+            except tf.errors.InvalidArgumentError:
+                for record in good:
+                    try:
+                        self._add(counter, parse(tf.constant([record])))
+                    except tf.errors.InvalidArgumentError:
+                        counter.add_bad("unparsable", 1)
+        return counter
+
+    def _classify(self, counter: ShardCounter, record: bytes, kinds: dict) -> str | None:
+        """Counts and returns the bad kind of one record, or None if it looks valid."""
+        try:
+            features = self._tf.train.Example.FromString(record).features.feature
+        except Exception:  # noqa: BLE001 (protobuf DecodeError)
+            bad = "unparsable"
+        else:
+            label, weight = self._config.label, self._config.weight
+            bad = None
+            if label in features and features[label].WhichOneof("kind") not in (kinds[label], None):
+                bad = "wrong_type"
+            elif weight and weight in features and features[weight].WhichOneof("kind") not in (
+                kinds[weight], None,
+            ):
+                bad = "bad_weight"
+        if bad:
+            counter.add_bad(bad, 1)
+        return bad
+
+
+def _kind_of(dtype) -> str:
+    return {"string": "bytes_list", "int64": "int64_list"}.get(dtype.name, "float_list")
+
+
+def _one_per_row(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """One weight per record; NaN where a record has none or several."""
+    weights = np.full(lengths.size, np.nan)
+    has_one = lengths == 1
+    starts = np.cumsum(lengths) - lengths
+    weights[has_one] = values[starts[has_one]]
+    return weights
+
+
+class ReadCsvCounts(_CountShards):
+    """Counts the label column of one CSV file (with a header), streamed by pyarrow."""
+
+    def setup(self) -> None:
+        super().setup()
+        import pyarrow as pa  # noqa: PLC0415
+        import pyarrow.csv as pa_csv  # noqa: PLC0415
+
+        self._pa, self._csv = pa, pa_csv
+
+    def count(self, shard: Shard) -> ShardCounter:
+        pa, pa_csv, config = self._pa, self._csv, self._config
+        counter = ShardCounter(config, shard.path)
+        invalid_rows = [0]
+
+        def skip_invalid(_row) -> str:
+            invalid_rows[0] += 1
+            return "skip"
+
+        columns = [config.label] + ([config.weight] if config.weight else [])
+        convert = pa_csv.ConvertOptions(
+            include_columns=columns, include_missing_columns=True,
+            column_types={c: pa.string() for c in columns},
+            strings_can_be_null=True, quoted_strings_can_be_null=True, null_values=[""],
+        )
+        parse = pa_csv.ParseOptions(delimiter=config.csv_delimiter, invalid_row_handler=skip_invalid)
+        gzip = is_gzip(shard.path, config.compression)
+        with _open_binary(shard.path) as handle:
+            stream = pa.PythonFile(handle, mode="r")
+            if gzip:
+                stream = pa.CompressedInputStream(stream, "gzip")
+            try:
+                reader = pa_csv.open_csv(stream, read_options=pa_csv.ReadOptions(block_size=4 << 20),
+                                         parse_options=parse, convert_options=convert)
+                for batch in reader:
+                    values, lengths, wrong = arrow_labels(batch.column(0), config, text=True)
+                    weights = arrow_weights(batch.column(1)) if config.weight else None
+                    counter.add(values, lengths, weights, wrong)
+            except pa.ArrowInvalid as err:
+                if "Empty CSV file" not in str(err):
+                    raise invalid("input", "readable CSV files with a header row", shard.path,
+                                  hint=str(err)) from None
+        counter.add_bad("unparsable", invalid_rows[0])
+        return counter
+
+
+class ListParquetRowGroups(beam.DoFn):
+    """Splits a Parquet file into one shard per row group."""
+
+    def process(self, shard: Shard) -> Iterator[Shard]:
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        with _open_binary(shard.path) as handle:
+            try:
+                num_row_groups = pq.ParquetFile(handle).num_row_groups
+            except Exception as err:  # noqa: BLE001 (pyarrow raises several types)
+                raise invalid("input", "readable Parquet files", shard.path, hint=str(err)) from None
+        for index in range(num_row_groups):
+            yield Shard(shard.path, row_group=index)
+
+
+class ReadParquetCounts(_CountShards):
+    """Counts the label column of one Parquet row group."""
+
+    def setup(self) -> None:
+        super().setup()
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        self._pq = pq
+
+    def count(self, shard: Shard) -> ShardCounter:
+        config = self._config
+        counter = ShardCounter(config, shard.path)
+        with _open_binary(shard.path) as handle:
+            parquet = self._pq.ParquetFile(handle)
+            names = set(parquet.schema_arrow.names)
+            if config.label not in names:
+                counter.add_bad("missing_label", parquet.metadata.row_group(shard.row_group).num_rows)
+                return counter
+            columns = [c for c in (config.label, config.weight) if c and c in names]
+            for batch in parquet.iter_batches(batch_size=config.batch_size,
+                                              row_groups=[shard.row_group], columns=columns):
+                values, lengths, wrong = arrow_labels(batch.column(config.label), config, text=False)
+                weights = None
+                if config.weight:
+                    weights = (arrow_weights(batch.column(config.weight)) if config.weight in names
+                               else np.full(batch.num_rows, np.nan))
+                counter.add(values, lengths, weights, wrong)
+        return counter
+
+
+def reader_for(config: StatsConfig) -> _CountShards:
+    """The DoFn that counts shards of ``config.format``."""
+    return {"tfrecord": ReadTFRecordCounts, "tfds": ReadTFRecordCounts, "csv": ReadCsvCounts,
+            "parquet": ReadParquetCounts}[config.format](config)

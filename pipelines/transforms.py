@@ -1,0 +1,72 @@
+"""Public PTransforms: ``ComputeClassStats`` and ``WriteWeightTable``.
+
+Example:
+  >>> import apache_beam as beam
+  >>> from pipelines import ComputeClassStats, StatsConfig, WriteWeightTable
+  >>> config = StatsConfig(input=("data/train-*.tfrecord",), label="label")
+  >>> with beam.Pipeline() as p:  # doctest: +SKIP
+  ...     _ = p | ComputeClassStats(config) | WriteWeightTable("table.json")
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from balance.table import WeightTable
+from pipelines._config import Plan, StatsConfig, plan_inputs
+from pipelines._table import build_table
+from pipelines.combiners import CountCombineFn
+from pipelines.readers import ListParquetRowGroups, reader_for
+
+
+class ComputeClassStats(beam.PTransform):
+    """Reads a dataset and produces a PCollection holding one ``WeightTable``.
+
+    Shards (files, Parquet row groups, TFDS file slices) are spread over the
+    workers; each is read and counted with vectorised readers, and the partial
+    counts are merged by ``CountCombineFn``. The last step validates the
+    counts (bad records, empty input) and fails the pipeline on error.
+
+    Args:
+      config: what to read and count.
+    """
+
+    def __init__(self, config: StatsConfig) -> None:
+        super().__init__()
+        self._config = config
+        self._plan: Plan | None = None
+
+    @property
+    def plan(self) -> Plan:
+        """Inputs resolved to shards; computed once, on first use."""
+        if self._plan is None:
+            self._plan = plan_inputs(self._config)
+        return self._plan
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        config, shards, inputs, fingerprint = self.plan
+        shards = pbegin | "ListShards" >> beam.Create(shards) | "Spread" >> beam.Reshuffle()
+        if config.format == "parquet":
+            shards = (shards | "SplitRowGroups" >> beam.ParDo(ListParquetRowGroups())
+                      | "SpreadRowGroups" >> beam.Reshuffle())
+        return (
+            shards
+            | "CountShards" >> beam.ParDo(reader_for(config))
+            | "MergeCounts" >> beam.CombineGlobally(CountCombineFn(config.weighted))
+            | "BuildTable" >> beam.Map(build_table, config, inputs, fingerprint)
+        )
+
+
+def _save(table: WeightTable, path: str) -> str:
+    return table.save(path)
+
+
+class WriteWeightTable(beam.PTransform):
+    """Writes the single table atomically (``WeightTable.save``) to a gfile path."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self._path = path
+
+    def expand(self, tables: beam.PCollection) -> beam.PCollection:
+        return tables | "Save" >> beam.Map(_save, self._path)

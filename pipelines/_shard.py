@@ -116,13 +116,13 @@ class ShardCounter:
             weights = None if weights is None else weights[keep]
         if not ids.size:
             return
-        size = self.config.num_classes
-        if size is None:
-            size = 2 if self.config.task == "binary" else max(len(self.ids), int(ids.max()) + 1)
-        try:
-            counts = count_ids(ids, size, weights)
-        except ValueError as err:
-            raise ValueError(f"{err} in file {self.path!r}") from None
+        size = self.config.num_classes or (2 if self.config.task == "binary" else None)
+        low, high = int(ids.min()), int(ids.max())
+        if low < 0 or (size is not None and high >= size):
+            expected = "class ids >= 0" if size is None else f"class ids in [0, {size})"
+            raise invalid("labels", expected, low if low < 0 else high,
+                          hint=f"Found in file {self.path!r}")
+        counts = count_ids(ids, size or max(len(self.ids), high + 1), weights)
         if len(counts) > len(self.ids):
             self.ids = np.concatenate([self.ids, np.zeros(len(counts) - len(self.ids))])
         self.ids += counts
@@ -134,7 +134,7 @@ class ShardCounter:
         bad = (matrix != 0) & (matrix != 1)
         if bad.any():
             raise invalid("labels", "0/1 values in multi-hot vectors",
-                          int(matrix[bad][0]), hint=f"in file {self.path!r}")
+                          int(matrix[bad][0]), hint=f"Found in file {self.path!r}")
         row_weights = None if weights is None else weights[:: self.width]
         counts = matrix.sum(axis=0, dtype=np.float64) if row_weights is None else (
             row_weights @ matrix.astype(np.float64))
@@ -147,7 +147,7 @@ class ShardCounter:
             if not np.all(np.mod(values, 1) == 0):
                 bad = values[np.mod(values, 1) != 0][0]
                 raise invalid("labels", "integer class ids", float(bad),
-                              hint=f"in file {self.path!r}")
+                              hint=f"Found in file {self.path!r}")
         return values.astype(np.int64, copy=False)
 
     # ---------------------------------------------------------------- output

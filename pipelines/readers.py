@@ -86,7 +86,8 @@ class ReadTFRecordCounts(_CountShards):
             parse = self._parser(*self._detect_dtypes(shard, compression))
             try:
                 return self._fast(shard, compression, parse)
-            except tf.errors.InvalidArgumentError:
+            except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
+                # UnicodeDecodeError: TF fails to decode its own message about a bad record.
                 return self._careful(shard, compression, parse)
         except tf.errors.DataLossError as err:
             raise invalid(
@@ -168,17 +169,17 @@ class ReadTFRecordCounts(_CountShards):
             try:
                 self._add(counter, parse(batch))
                 continue
-            except tf.errors.InvalidArgumentError:
+            except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
                 pass
             good = [r for r in batch.numpy() if self._classify(counter, r, parse.kinds) is None]
             try:
                 if good:
                     self._add(counter, parse(tf.constant(good)))
-            except tf.errors.InvalidArgumentError:
+            except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
                 for record in good:
                     try:
                         self._add(counter, parse(tf.constant([record])))
-                    except tf.errors.InvalidArgumentError:
+                    except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
                         counter.add_bad("unparsable", 1)
         return counter
 

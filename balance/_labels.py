@@ -188,6 +188,8 @@ def _resolve_form(table: WeightTable, spec: tf.TensorSpec, label_form: str) -> s
     if label_form != "auto":
         return label_form
     last = spec.shape[-1] if spec.shape.rank else None
-    if spec.dtype.is_floating and last == table.num_classes and not (table.task == "binary" and last == 1):
+    # Float rows wider than 1 are one-hot (checked against K); float ids such
+    # as a binary (B, 1) column are rounded. Float dense maps: say label_form="dense".
+    if spec.dtype.is_floating and last is not None and last > 1:
         return "one_hot"
     return "sparse"

@@ -54,7 +54,8 @@ def sample_weight_fn(
         for multilabel a pair ``(pos_weights, neg_weights)``.
       label_form: ``"auto"``, ``"sparse"``, ``"dense"``, ``"one_hot"`` or
         ``"multi_hot"``. Auto: multilabel tables read multi-hot rows; float
-        labels whose last axis is K are one-hot; everything else holds ids
+        labels whose last axis is wider than 1 are one-hot (width checked
+        against K); everything else holds ids
         (ints, strings, or whole-number floats such as a binary ``(B, 1)``).
       on_unknown: ``"error"`` (default) stops the input pipeline with an
         ``InvalidArgumentError`` naming the bad labels; ``"default_weight"``
@@ -131,8 +132,11 @@ def attach_sample_weights(
     def add(*element: Any) -> tuple[Any, tf.Tensor, tf.Tensor]:
         x, y, w = split_element(unpack(element), label_fn, key)
         weight = weight_of(y)
-        if w is not None:
-            weight = weight * tf.cast(w, tf.float32)
+        if w is not None:  # an existing sample_weight, e.g. (B,), times ours, e.g. (B, 1)
+            w = tf.cast(w, tf.float32)
+            for _ in range((weight.shape.rank or 0) - (w.shape.rank or 0)):
+                w = tf.expand_dims(w, -1)
+            weight = weight * w
         return x, y, weight
 
     return dataset.map(add, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -112,6 +112,8 @@ class LabelReader:
         form = _resolve_form(table, label_spec, label_form)
         k = table.num_classes
         last = label_spec.shape[-1] if label_spec.shape.rank else None
+        if form == "multi_hot" and last == 1 and label_spec.shape.rank >= 2:
+            last = label_spec.shape[-2]  # (..., L, 1): per-label losses for Keras
         if form in ("one_hot", "multi_hot") and last is not None and last != k:
             raise invalid(
                 "label", f"{form} labels with {k} columns (the table has {k} classes)",

@@ -8,7 +8,7 @@ and on batches alike:
 | sparse id, any shape S (scalar, (B,), tokens (B, T), pixels (B, H, W)) | shape S: ``w[y]`` |
 | one-hot, shape (..., K)             | shape (...): ``w[argmax y]``          |
 | string, any shape S                 | shape S, via the table's class names  |
-| multi-hot, shape (..., L)           | shape (..., L): ``y·pos_w + (1−y)·neg_w`` |
+| multi-hot, shape (..., L) or (..., L, 1) | same shape: ``y·pos_w + (1−y)·neg_w`` |
 
 Keras consumes a weight of the label's shape as ``sample_weight`` for sparse
 and dense labels. For a multi-hot weight matrix, note that Keras's
@@ -77,6 +77,8 @@ def sample_weight_fn(
         else:
             pos, neg = _pair(weights, table.num_classes)
         pos_t, neg_t = tf.constant(pos, tf.float32), tf.constant(neg, tf.float32)
+        if label_spec.shape.rank and label_spec.shape.rank >= 2 and label_spec.shape[-1] == 1:
+            pos_t, neg_t = pos_t[:, None], neg_t[:, None]  # labels shaped (..., L, 1)
 
         def multi_hot(labels: tf.Tensor) -> tf.Tensor:
             y = tf.cast(labels, tf.float32)

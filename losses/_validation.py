@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,9 @@ def weight_vector(
         )
     if isinstance(values, (str, bytes)) or values is None:
         raise invalid(
-            name, "a sequence of numbers, one per class", values,
+            name,
+            "a sequence of numbers, one per class",
+            values,
             hint="Strings such as 'auto' or 'balanced' are schemes: use "
             "Loss.from_table(table, scheme='balanced') or WeightTable.class_weights(scheme)",
         )
@@ -74,7 +77,9 @@ def weight_vector(
         raise invalid(name, "a non-empty 1-D sequence of numbers", f"shape {array.shape}")
     if num_classes is not None and array.size != num_classes:
         raise invalid(
-            name, f"{num_classes} values, one per class", f"{array.size} values {short_repr(array.tolist())}"
+            name,
+            f"{num_classes} values, one per class",
+            f"{array.size} values {short_repr(array.tolist())}",
         )
     bad = np.flatnonzero(~np.isfinite(array) | (False if allow_negative else array < 0))
     if bad.size:
@@ -83,8 +88,12 @@ def weight_vector(
             name, what, f"{array[bad[0]]} at index {bad[0]}", hint=f"{bad.size} bad value(s)"
         )
     if require_positive_sum and not allow_negative and not np.any(array > 0):
-        raise invalid(name, "at least one weight > 0", short_repr(array.tolist()),
-                      hint="All-zero weights make the loss identically 0")
+        raise invalid(
+            name,
+            "at least one weight > 0",
+            short_repr(array.tolist()),
+            hint="All-zero weights make the loss identically 0",
+        )
     if np.ndim(values) == 0:
         return float(array[0])
     return array.tolist()
@@ -100,7 +109,8 @@ def square_matrix(name: str, values: Any) -> list[list[float]]:
         raise invalid(name, "a K x K matrix of numbers", values) from None
     if array.ndim != 2 or array.shape[0] != array.shape[1] or array.shape[0] < 2:
         raise invalid(
-            name, "a square K x K matrix with K >= 2 (C[i, j] = cost of predicting j for truth i)",
+            name,
+            "a square K x K matrix with K >= 2 (C[i, j] = cost of predicting j for truth i)",
             f"shape {array.shape}",
         )
     bad = np.argwhere(~np.isfinite(array) | (array < 0))
@@ -108,13 +118,18 @@ def square_matrix(name: str, values: Any) -> list[list[float]]:
         i, j = bad[0]
         raise invalid(name, "finite entries >= 0", f"{array[i, j]} at [{i}, {j}]")
     if not np.any(array > 0):
-        raise invalid(name, "at least one entry > 0", "an all-zero matrix",
-                      hint="An all-zero matrix makes the loss identically 0")
+        raise invalid(
+            name,
+            "at least one entry > 0",
+            "an all-zero matrix",
+            hint="An all-zero matrix makes the loss identically 0",
+        )
     return array.tolist()
 
 
-def nonnegative_number(name: str, value: Any, *, upper: float | None = None,
-                       positive: bool = False) -> float:
+def nonnegative_number(
+    name: str, value: Any, *, upper: float | None = None, positive: bool = False
+) -> float:
     """A finite float >= 0 (or > 0 if ``positive``), optionally <= ``upper``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise invalid(name, "a number", value)
@@ -132,13 +147,19 @@ def choice(name: str, value: Any, choices: Sequence[str]) -> str:
     return value
 
 
-def check_table(table: Any, tasks: Sequence[str], loss: str, hint: str | None = None) -> WeightTable:
+def check_table(
+    table: Any, tasks: Sequence[str], loss: str, hint: str | None = None
+) -> WeightTable:
     """Refuses anything but a ``WeightTable`` of one of ``tasks``."""
     if not isinstance(table, WeightTable):
         raise invalid("table", "a balance.WeightTable", type(table).__name__)
     if table.task not in tasks:
-        raise invalid("table", f"a table with task in {list(tasks)} for {loss}",
-                      f"a {table.task!r} table", hint=hint)
+        raise invalid(
+            "table",
+            f"a table with task in {list(tasks)} for {loss}",
+            f"a {table.task!r} table",
+            hint=hint,
+        )
     return table
 
 

@@ -6,7 +6,8 @@ Both train on logits and need the class prior or counts, from a
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -40,8 +41,9 @@ def adjust_logits(logits: Any, log_prior: Sequence[float] | np.ndarray, tau: flo
     Returns:
       The adjusted logits, same shape and dtype as ``logits``.
     """
-    log_prior = v.weight_vector("log_prior", log_prior, allow_negative=True,
-                                scalar_hint=_SCALAR_PRIOR_HINT)
+    log_prior = v.weight_vector(
+        "log_prior", log_prior, allow_negative=True, scalar_hint=_SCALAR_PRIOR_HINT
+    )
     tau = v.nonnegative_number("tau", tau)
     logits = ops.convert_to_tensor(logits)
     v.check_last_dim("log_prior", len(log_prior), logits)
@@ -121,8 +123,9 @@ class LogitAdjustedSparseCategoricalCrossentropy(_base.RebalanceLoss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if isinstance(log_prior, WeightTable):
             log_prior = _check_table(log_prior, type(self).__name__).log_prior()
-        self.log_prior = v.weight_vector("log_prior", log_prior, allow_negative=True,
-                                         scalar_hint=_SCALAR_PRIOR_HINT)
+        self.log_prior = v.weight_vector(
+            "log_prior", log_prior, allow_negative=True, scalar_hint=_SCALAR_PRIOR_HINT
+        )
         self.tau = v.nonnegative_number("tau", tau)
 
     @classmethod
@@ -132,7 +135,9 @@ class LogitAdjustedSparseCategoricalCrossentropy(_base.RebalanceLoss):
 
     def call(self, y_true, y_pred):
         v.check_last_dim("log_prior", len(self.log_prior), y_pred)
-        return logit_adjusted_sparse_categorical_crossentropy(y_true, y_pred, self.log_prior, self.tau)
+        return logit_adjusted_sparse_categorical_crossentropy(
+            y_true, y_pred, self.log_prior, self.tau
+        )
 
     def _config(self):
         return {"log_prior": self.log_prior, "tau": self.tau}
@@ -172,17 +177,25 @@ class LDAMLoss(_base.RebalanceLoss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if isinstance(class_counts, WeightTable):
             class_counts = _check_table(class_counts, type(self).__name__).counts
-        counts = v.weight_vector("class_counts", class_counts, scalar_hint="LDAM needs one count per class")
+        counts = v.weight_vector(
+            "class_counts", class_counts, scalar_hint="LDAM needs one count per class"
+        )
         if min(counts) <= 0:
             empty = [i for i, c in enumerate(counts) if c <= 0]
-            raise invalid("class_counts", "counts > 0 (the margin n^(-1/4) is infinite at 0)",
-                          f"0 for classes {empty[:10]}",
-                          hint="Drop empty classes, or add a pseudo-count")
+            raise invalid(
+                "class_counts",
+                "counts > 0 (the margin n^(-1/4) is infinite at 0)",
+                f"0 for classes {empty[:10]}",
+                hint="Drop empty classes, or add a pseudo-count",
+            )
         self.class_counts = counts
         self.max_margin = v.nonnegative_number("max_margin", max_margin, positive=True)
         self.scale = v.nonnegative_number("scale", scale, positive=True)
-        self.class_weights = None if class_weights is None else v.weight_vector(
-            "class_weights", class_weights, num_classes=len(counts))
+        self.class_weights = (
+            None
+            if class_weights is None
+            else v.weight_vector("class_weights", class_weights, num_classes=len(counts))
+        )
 
     @classmethod
     def from_table(cls, table: WeightTable, **options: Any):
@@ -191,9 +204,19 @@ class LDAMLoss(_base.RebalanceLoss):
 
     def call(self, y_true, y_pred):
         v.check_last_dim("class_counts", len(self.class_counts), y_pred)
-        return ldam_loss(y_true, y_pred, self.class_counts, max_margin=self.max_margin,
-                         scale=self.scale, class_weights=self.class_weights)
+        return ldam_loss(
+            y_true,
+            y_pred,
+            self.class_counts,
+            max_margin=self.max_margin,
+            scale=self.scale,
+            class_weights=self.class_weights,
+        )
 
     def _config(self):
-        return {"class_counts": self.class_counts, "max_margin": self.max_margin,
-                "scale": self.scale, "class_weights": self.class_weights}
+        return {
+            "class_counts": self.class_counts,
+            "max_margin": self.max_margin,
+            "scale": self.scale,
+            "class_weights": self.class_weights,
+        }

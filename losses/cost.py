@@ -18,7 +18,8 @@ trained by plain or weighted CE, that is often all that is needed.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -55,13 +56,17 @@ def cost_sensitive_categorical_crossentropy(
         weight = ops.stop_gradient(ops.sum(y_true * column, axis=-1))
         loss = weight * ops.categorical_crossentropy(y_true, y_pred, from_logits=from_logits)
     else:
-        probs = ops.softmax(y_pred, axis=-1) if from_logits else (
-            y_pred / ops.sum(y_pred, axis=-1, keepdims=True))
+        probs = (
+            ops.softmax(y_pred, axis=-1)
+            if from_logits
+            else (y_pred / ops.sum(y_pred, axis=-1, keepdims=True))
+        )
         expected = ops.matmul(probs, ops.transpose(cost))  # [i] = sum_j C[i, j] p_j
         loss = ops.sum(y_true * expected, axis=-1)
         if ce_weight:
             loss = loss + ce_weight * ops.categorical_crossentropy(
-                y_true, y_pred, from_logits=from_logits)
+                y_true, y_pred, from_logits=from_logits
+            )
     return ops.cast(loss, out_dtype)
 
 
@@ -83,8 +88,11 @@ def bayes_decision(probs: Any, cost_matrix: Sequence[Sequence[float]] | np.ndarr
     cost = np.asarray(v.square_matrix("cost_matrix", cost_matrix), dtype=np.float32)
     probs = ops.convert_to_tensor(probs)
     if probs.shape[-1] is not None and probs.shape[-1] != cost.shape[0]:
-        raise invalid("cost_matrix", f"a {probs.shape[-1]} x {probs.shape[-1]} matrix to match "
-                      "probs' last axis", f"shape {cost.shape}")
+        raise invalid(
+            "cost_matrix",
+            f"a {probs.shape[-1]} x {probs.shape[-1]} matrix to match probs' last axis",
+            f"shape {cost.shape}",
+        )
     expected = ops.matmul(ops.cast(probs, "float32"), _base.constant(cost, "float32"))
     return ops.cast(ops.argmin(expected, axis=-1), "int32")
 
@@ -133,9 +141,11 @@ class CostSensitiveCategoricalCrossentropy(_base.RebalanceLoss):
             diagonal = np.diag(np.asarray(self.cost_matrix))
             if np.any(diagonal <= 0):
                 raise invalid(
-                    "cost_matrix", "a diagonal > 0 with mode='argmax_weight' (entries are loss weights)",
+                    "cost_matrix",
+                    "a diagonal > 0 with mode='argmax_weight' (entries are loss weights)",
                     f"diagonal {diagonal.tolist()}",
-                    hint="A 0 on the diagonal drops correctly predicted examples from the loss. Use "
+                    hint="A 0 on the diagonal drops correctly predicted examples from the loss. "
+                    "Use "
                     "1 on the diagonal (e.g. cost_matrix + identity), or mode='expected_cost'",
                 )
         if self.ce_weight and mode != "expected_cost":
@@ -144,10 +154,18 @@ class CostSensitiveCategoricalCrossentropy(_base.RebalanceLoss):
     def call(self, y_true, y_pred):
         v.check_last_dim("cost_matrix", len(self.cost_matrix), y_pred)
         return cost_sensitive_categorical_crossentropy(
-            y_true, y_pred, self.cost_matrix, mode=self.mode, from_logits=self.from_logits,
+            y_true,
+            y_pred,
+            self.cost_matrix,
+            mode=self.mode,
+            from_logits=self.from_logits,
             ce_weight=self.ce_weight,
         )
 
     def _config(self):
-        return {"cost_matrix": self.cost_matrix, "mode": self.mode,
-                "from_logits": self.from_logits, "ce_weight": self.ce_weight}
+        return {
+            "cost_matrix": self.cost_matrix,
+            "mode": self.mode,
+            "from_logits": self.from_logits,
+            "ce_weight": self.ce_weight,
+        }

@@ -16,7 +16,8 @@ logits) the values equal Keras's.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 from keras import ops
@@ -65,7 +66,10 @@ def categorical_focal_crossentropy(
     *,
     from_logits: bool = False,
 ) -> Any:
-    """``sum_c alpha_c * (1 - p_c)^gamma * -y_c log p_c``, Keras's formula, for one-hot or soft labels."""
+    """``sum_c alpha_c * (1 - p_c)^gamma * -y_c log p_c`` (Keras's formula).
+
+    For one-hot or soft labels.
+    """
     y_pred, out_dtype = _base.upcast(y_pred)
     y_true = ops.cast(y_true, y_pred.dtype)
     log_p = _base.log_probs(y_pred, from_logits)
@@ -113,8 +117,9 @@ class _Focal(_base.RebalanceLoss):
     def __init__(self, alpha, gamma, from_logits, reduction, name, dtype) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if alpha is not None:
-            alpha = v.weight_vector("alpha", alpha, allow_scalar=self._ALPHA_SCALAR_OK,
-                                    scalar_hint=_SCALAR_ALPHA_HINT)
+            alpha = v.weight_vector(
+                "alpha", alpha, allow_scalar=self._ALPHA_SCALAR_OK, scalar_hint=_SCALAR_ALPHA_HINT
+            )
         self.alpha = alpha
         self.gamma = v.nonnegative_number("gamma", gamma)
         self.from_logits = bool(from_logits)
@@ -159,7 +164,8 @@ class SparseCategoricalFocalCrossentropy(_base.ClassWeightsFromTable, _Focal):
     def call(self, y_true, y_pred):
         self._check(y_pred)
         return sparse_categorical_focal_crossentropy(
-            y_true, y_pred, self.alpha, self.gamma, from_logits=self.from_logits)
+            y_true, y_pred, self.alpha, self.gamma, from_logits=self.from_logits
+        )
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -192,7 +198,8 @@ class CategoricalFocalCrossentropy(_base.ClassWeightsFromTable, _Focal):
     def call(self, y_true, y_pred):
         self._check(y_pred)
         return categorical_focal_crossentropy(
-            y_true, y_pred, self.alpha, self.gamma, from_logits=self.from_logits)
+            y_true, y_pred, self.alpha, self.gamma, from_logits=self.from_logits
+        )
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -227,9 +234,13 @@ class BinaryFocalCrossentropy(_Focal):
         super().__init__(alpha, gamma, from_logits, reduction, name, dtype)
         values = self.alpha if isinstance(self.alpha, list) else [self.alpha or 0.0]
         if max(values) > 1.0:
-            raise invalid("alpha", "values in [0, 1] (the positives' share; negatives get 1 - alpha)",
-                            self.alpha, hint="For a ratio such as negatives/positives use "
-                            "WeightedBinaryCrossentropy(pos_weight=...)")
+            raise invalid(
+                "alpha",
+                "values in [0, 1] (the positives' share; negatives get 1 - alpha)",
+                self.alpha,
+                hint="For a ratio such as negatives/positives use "
+                "WeightedBinaryCrossentropy(pos_weight=...)",
+            )
 
     @classmethod
     def from_table(cls, table: WeightTable, scheme: str = "balanced", **options: Any):
@@ -238,16 +249,25 @@ class BinaryFocalCrossentropy(_Focal):
         With ``"balanced"`` this is the share of negatives, ``neg / n``.
         Binary and multilabel tables only.
         """
-        v.check_table(table, ("binary", "multilabel"), cls.__name__,
-                      hint="For K exclusive classes use SparseCategoricalFocalCrossentropy")
+        v.check_table(
+            table,
+            ("binary", "multilabel"),
+            cls.__name__,
+            hint="For K exclusive classes use SparseCategoricalFocalCrossentropy",
+        )
         table_kw, loss_kw = v.split_table_options(options)
         if scheme == "pos_weight":
-            raise invalid("scheme", "a class-weight scheme such as 'balanced'", scheme,
-                            hint="alpha is a share in [0, 1], not a ratio")
+            raise invalid(
+                "scheme",
+                "a class-weight scheme such as 'balanced'",
+                scheme,
+                hint="alpha is a share in [0, 1], not a ratio",
+            )
         pos, neg = table.label_weights(scheme, **table_kw)
         return cls((pos / (pos + neg)).tolist(), **loss_kw)
 
     def call(self, y_true, y_pred):
         self._check(y_pred)
         return binary_focal_crossentropy(
-            y_true, y_pred, self.alpha, self.gamma, from_logits=self.from_logits)
+            y_true, y_pred, self.alpha, self.gamma, from_logits=self.from_logits
+        )

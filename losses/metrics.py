@@ -15,7 +15,6 @@ import keras
 from keras import ops
 
 from balance._errors import invalid
-from losses import _validation as v
 
 _PACKAGE = "tf_rebalance"
 
@@ -29,27 +28,42 @@ class _ConfusionMatrix(keras.metrics.Metric):
     ``threshold`` (0.5, or 0 when ``from_logits``).
     """
 
-    def __init__(self, num_classes: int, *, from_logits: bool = False,
-                 threshold: float | None = None, name: str | None = None, dtype: Any = None) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        from_logits: bool = False,
+        threshold: float | None = None,
+        name: str | None = None,
+        dtype: Any = None,
+    ) -> None:
         super().__init__(name=name, dtype=dtype)
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise invalid("num_classes", "an int >= 2", num_classes)
         self.num_classes = num_classes
         self.from_logits = bool(from_logits)
         self.threshold = threshold
-        self.confusion = self.add_variable(shape=(num_classes, num_classes), initializer="zeros",
-                                           name="confusion_matrix", dtype="float32")
+        self.confusion = self.add_variable(
+            shape=(num_classes, num_classes),
+            initializer="zeros",
+            name="confusion_matrix",
+            dtype="float32",
+        )
 
     def _ids(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
         y_pred = ops.convert_to_tensor(y_pred)
         y_true = ops.convert_to_tensor(y_true)
         if y_pred.shape[-1] == 1:  # one sigmoid output
-            cut = self.threshold if self.threshold is not None else (0.0 if self.from_logits else 0.5)
+            cut = (
+                self.threshold if self.threshold is not None else (0.0 if self.from_logits else 0.5)
+            )
             predicted = ops.cast(ops.squeeze(y_pred, -1) > cut, "int32")
             true = ops.squeeze(y_true, -1) if len(y_true.shape) == len(y_pred.shape) else y_true
         else:
             predicted = ops.argmax(y_pred, axis=-1)
-            one_hot = len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == y_pred.shape[-1]
+            one_hot = (
+                len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == y_pred.shape[-1]
+            )
             if one_hot:
                 true = ops.argmax(y_true, axis=-1)
             elif len(y_true.shape) == len(y_pred.shape):
@@ -84,8 +98,12 @@ class _ConfusionMatrix(keras.metrics.Metric):
         return ops.divide_no_nan(ops.diagonal(self.confusion), support), support
 
     def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes,
-                "from_logits": self.from_logits, "threshold": self.threshold}
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "from_logits": self.from_logits,
+            "threshold": self.threshold,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -101,9 +119,18 @@ class PerClassRecall(_ConfusionMatrix):
       threshold: for a single sigmoid output; default 0.5 or 0 for logits.
     """
 
-    def __init__(self, num_classes: int, *, from_logits: bool = False,
-                 threshold: float | None = None, name: str = "per_class_recall", dtype: Any = None):
-        super().__init__(num_classes, from_logits=from_logits, threshold=threshold, name=name, dtype=dtype)
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        from_logits: bool = False,
+        threshold: float | None = None,
+        name: str = "per_class_recall",
+        dtype: Any = None,
+    ):
+        super().__init__(
+            num_classes, from_logits=from_logits, threshold=threshold, name=name, dtype=dtype
+        )
 
     def result(self):
         return self._recalls()[0]
@@ -117,9 +144,18 @@ class BalancedAccuracy(_ConfusionMatrix):
     classes with no true examples). Same arguments as ``PerClassRecall``.
     """
 
-    def __init__(self, num_classes: int, *, from_logits: bool = False,
-                 threshold: float | None = None, name: str = "balanced_accuracy", dtype: Any = None):
-        super().__init__(num_classes, from_logits=from_logits, threshold=threshold, name=name, dtype=dtype)
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        from_logits: bool = False,
+        threshold: float | None = None,
+        name: str = "balanced_accuracy",
+        dtype: Any = None,
+    ):
+        super().__init__(
+            num_classes, from_logits=from_logits, threshold=threshold, name=name, dtype=dtype
+        )
 
     def result(self):
         recalls, support = self._recalls()
@@ -147,9 +183,19 @@ class Recall(_FromLogits, keras.metrics.Recall):
     threshold 0.5 is the logit threshold 0. Other arguments as Keras's.
     """
 
-    def __init__(self, thresholds=None, top_k=None, class_id=None, *, from_logits: bool = False,
-                 name: str | None = None, dtype: Any = None) -> None:
-        super().__init__(thresholds=thresholds, top_k=top_k, class_id=class_id, name=name, dtype=dtype)
+    def __init__(
+        self,
+        thresholds=None,
+        top_k=None,
+        class_id=None,
+        *,
+        from_logits: bool = False,
+        name: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            thresholds=thresholds, top_k=top_k, class_id=class_id, name=name, dtype=dtype
+        )
         self.from_logits = bool(from_logits)
 
 
@@ -157,7 +203,17 @@ class Recall(_FromLogits, keras.metrics.Recall):
 class Precision(_FromLogits, keras.metrics.Precision):
     """``keras.metrics.Precision`` that also accepts logits; see ``Recall``."""
 
-    def __init__(self, thresholds=None, top_k=None, class_id=None, *, from_logits: bool = False,
-                 name: str | None = None, dtype: Any = None) -> None:
-        super().__init__(thresholds=thresholds, top_k=top_k, class_id=class_id, name=name, dtype=dtype)
+    def __init__(
+        self,
+        thresholds=None,
+        top_k=None,
+        class_id=None,
+        *,
+        from_logits: bool = False,
+        name: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            thresholds=thresholds, top_k=top_k, class_id=class_id, name=name, dtype=dtype
+        )
         self.from_logits = bool(from_logits)

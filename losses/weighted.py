@@ -9,7 +9,8 @@ Class-balanced loss (Cui et al., CVPR 2019) is any of these built with
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 from keras import ops
@@ -148,12 +149,19 @@ class WeightedSparseCategoricalCrossentropy(_base.ClassWeightsFromTable, _base.R
     def call(self, y_true, y_pred):
         v.check_last_dim("class_weights", len(self.class_weights), y_pred)
         return weighted_sparse_categorical_crossentropy(
-            y_true, y_pred, self.class_weights, weight_by=self.weight_by, from_logits=self.from_logits
+            y_true,
+            y_pred,
+            self.class_weights,
+            weight_by=self.weight_by,
+            from_logits=self.from_logits,
         )
 
     def _config(self):
-        return {"class_weights": self.class_weights, "weight_by": self.weight_by,
-                "from_logits": self.from_logits}
+        return {
+            "class_weights": self.class_weights,
+            "weight_by": self.weight_by,
+            "from_logits": self.from_logits,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -189,13 +197,19 @@ class WeightedCategoricalCrossentropy(_base.ClassWeightsFromTable, _base.Rebalan
     def call(self, y_true, y_pred):
         v.check_last_dim("class_weights", len(self.class_weights), y_pred)
         return weighted_categorical_crossentropy(
-            y_true, y_pred, self.class_weights, from_logits=self.from_logits,
+            y_true,
+            y_pred,
+            self.class_weights,
+            from_logits=self.from_logits,
             label_smoothing=self.label_smoothing,
         )
 
     def _config(self):
-        return {"class_weights": self.class_weights, "from_logits": self.from_logits,
-                "label_smoothing": self.label_smoothing}
+        return {
+            "class_weights": self.class_weights,
+            "from_logits": self.from_logits,
+            "label_smoothing": self.label_smoothing,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -231,14 +245,23 @@ class WeightedBinaryCrossentropy(_base.RebalanceLoss):
         dtype: Any = None,
     ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.pos_weight = v.weight_vector("pos_weight", pos_weight, allow_scalar=True,
-                                          require_positive_sum=False)
-        self.neg_weight = None if neg_weight is None else v.weight_vector(
-            "neg_weight", neg_weight, allow_scalar=True, require_positive_sum=False)
+        self.pos_weight = v.weight_vector(
+            "pos_weight", pos_weight, allow_scalar=True, require_positive_sum=False
+        )
+        self.neg_weight = (
+            None
+            if neg_weight is None
+            else v.weight_vector(
+                "neg_weight", neg_weight, allow_scalar=True, require_positive_sum=False
+            )
+        )
         lengths = {len(w) for w in (self.pos_weight, self.neg_weight) if isinstance(w, list)}
         if len(lengths - {1}) > 1:
-            raise invalid("neg_weight", "as many values as pos_weight (or a number)",
-                            f"{len(self.neg_weight)} values for {len(self.pos_weight)} pos_weight values")
+            raise invalid(
+                "neg_weight",
+                "as many values as pos_weight (or a number)",
+                f"{len(self.neg_weight)} values for {len(self.pos_weight)} pos_weight values",
+            )
         self.from_logits = bool(from_logits)
 
     @classmethod
@@ -251,8 +274,12 @@ class WeightedBinaryCrossentropy(_base.RebalanceLoss):
         (``normalize``, ``clip``, ``zero_count``, ``alpha``, ``beta``, ``mu``)
         go to the table, the rest to the loss.
         """
-        v.check_table(table, ("binary", "multilabel"), cls.__name__,
-                      hint="For K exclusive classes use WeightedSparseCategoricalCrossentropy")
+        v.check_table(
+            table,
+            ("binary", "multilabel"),
+            cls.__name__,
+            hint="For K exclusive classes use WeightedSparseCategoricalCrossentropy",
+        )
         table_kw, loss_kw = v.split_table_options(options)
         pos, neg = table.label_weights(scheme, **table_kw)
         return cls(pos.tolist(), None if scheme == "pos_weight" else neg.tolist(), **loss_kw)
@@ -263,11 +290,16 @@ class WeightedBinaryCrossentropy(_base.RebalanceLoss):
             if isinstance(value, list):
                 v.check_last_dim(name, len(value), y_pred, allow_one=True)
         return weighted_binary_crossentropy(
-            y_true, y_pred, self.pos_weight, 1.0 if self.neg_weight is None else self.neg_weight,
+            y_true,
+            y_pred,
+            self.pos_weight,
+            1.0 if self.neg_weight is None else self.neg_weight,
             from_logits=self.from_logits,
         )
 
     def _config(self):
-        return {"pos_weight": self.pos_weight, "neg_weight": self.neg_weight,
-                "from_logits": self.from_logits}
-
+        return {
+            "pos_weight": self.pos_weight,
+            "neg_weight": self.neg_weight,
+            "from_logits": self.from_logits,
+        }

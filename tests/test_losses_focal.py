@@ -23,9 +23,12 @@ def test_categorical_focal_equals_keras_with_alpha_vector(from_logits, gamma):
     y = np.eye(K)[RNG.integers(0, K, 32)].astype(np.float32)
     z = _logits(32, K)
     pred = z if from_logits else tf.nn.softmax(z).numpy()
-    ours = losses.CategoricalFocalCrossentropy(ALPHA, gamma, from_logits=from_logits, reduction=None)
+    ours = losses.CategoricalFocalCrossentropy(
+        ALPHA, gamma, from_logits=from_logits, reduction=None
+    )
     ref = keras.losses.CategoricalFocalCrossentropy(
-        alpha=ALPHA, gamma=gamma, from_logits=from_logits, reduction=None)
+        alpha=ALPHA, gamma=gamma, from_logits=from_logits, reduction=None
+    )
     np.testing.assert_allclose(ours(y, pred).numpy(), ref(y, pred).numpy(), rtol=1e-5, atol=1e-7)
 
 
@@ -33,7 +36,9 @@ def test_categorical_focal_soft_labels_follow_keras_formula():
     y = RNG.dirichlet(np.ones(K), 16).astype(np.float32)
     z = _logits(16, K)
     ours = losses.CategoricalFocalCrossentropy(ALPHA, 2.0, from_logits=True, reduction=None)(y, z)
-    ref = keras.losses.CategoricalFocalCrossentropy(alpha=ALPHA, from_logits=True, reduction=None)(y, z)
+    ref = keras.losses.CategoricalFocalCrossentropy(alpha=ALPHA, from_logits=True, reduction=None)(
+        y, z
+    )
     np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=1e-5)
 
 
@@ -43,9 +48,12 @@ def test_sparse_focal_equals_keras_categorical_focal_on_one_hot(from_logits):
     z = _logits(8, 5, K)
     pred = z if from_logits else tf.nn.softmax(z).numpy()
     ours = losses.SparseCategoricalFocalCrossentropy(ALPHA, from_logits=from_logits, reduction=None)
-    ref = keras.losses.CategoricalFocalCrossentropy(alpha=ALPHA, from_logits=from_logits, reduction=None)
-    np.testing.assert_allclose(ours(labels, pred).numpy(), ref(np.eye(K)[labels], pred).numpy(),
-                               rtol=1e-5, atol=1e-7)
+    ref = keras.losses.CategoricalFocalCrossentropy(
+        alpha=ALPHA, from_logits=from_logits, reduction=None
+    )
+    np.testing.assert_allclose(
+        ours(labels, pred).numpy(), ref(np.eye(K)[labels], pred).numpy(), rtol=1e-5, atol=1e-7
+    )
 
 
 def test_sparse_focal_numpy_reference_and_no_alpha():
@@ -69,8 +77,12 @@ def test_binary_focal_equals_keras(from_logits, alpha):
     pred = x if from_logits else tf.sigmoid(x).numpy()
     ours = losses.BinaryFocalCrossentropy(alpha, 2.0, from_logits=from_logits, reduction=None)
     ref = keras.losses.BinaryFocalCrossentropy(
-        apply_class_balancing=alpha is not None, alpha=alpha or 0.25, gamma=2.0,
-        from_logits=from_logits, reduction=None)
+        apply_class_balancing=alpha is not None,
+        alpha=alpha or 0.25,
+        gamma=2.0,
+        from_logits=from_logits,
+        reduction=None,
+    )
     np.testing.assert_allclose(ours(y, pred).numpy(), ref(y, pred).numpy(), rtol=1e-5, atol=1e-7)
 
 
@@ -80,8 +92,9 @@ def test_binary_focal_per_label_alpha_is_applied_per_label():
     alphas = [0.1, 0.5, 0.9]
     ours = losses.BinaryFocalCrossentropy(alphas, from_logits=True, reduction=None)(y, x).numpy()
     columns = [
-        keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=a, from_logits=True,
-                                             reduction=None)(y[:, i:i + 1], x[:, i:i + 1]).numpy()
+        keras.losses.BinaryFocalCrossentropy(
+            apply_class_balancing=True, alpha=a, from_logits=True, reduction=None
+        )(y[:, i : i + 1], x[:, i : i + 1]).numpy()
         for i, a in enumerate(alphas)
     ]
     np.testing.assert_allclose(ours, np.mean(columns, axis=0), rtol=1e-5)

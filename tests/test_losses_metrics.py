@@ -23,12 +23,20 @@ def test_streaming_matches_sklearn_over_uneven_batches(one_hot):
     y, scores = _data()
     labels = np.eye(K)[y] if one_hot else y[:, None]
     balanced, per_class = losses.BalancedAccuracy(K), losses.PerClassRecall(K)
-    for start, stop in ((0, 7), (7, 150), (150, 300)):  # uneven batches: a mean of batch values would differ
+    for start, stop in (
+        (0, 7),
+        (7, 150),
+        (150, 300),
+    ):  # uneven batches: a mean of batch values would differ
         for metric in (balanced, per_class):
             metric.update_state(labels[start:stop], scores[start:stop])
     predicted = scores.argmax(-1)
-    assert float(balanced.result()) == pytest.approx(balanced_accuracy_score(y, predicted), abs=1e-6)
-    np.testing.assert_allclose(per_class.result(), recall_score(y, predicted, average=None), atol=1e-6)
+    assert float(balanced.result()) == pytest.approx(
+        balanced_accuracy_score(y, predicted), abs=1e-6
+    )
+    np.testing.assert_allclose(
+        per_class.result(), recall_score(y, predicted, average=None), atol=1e-6
+    )
     balanced.reset_state()
     assert float(balanced.result()) == 0.0
 
@@ -70,8 +78,12 @@ def test_recall_and_precision_from_logits_story_3():
     recall, precision = losses.Recall(from_logits=True), losses.Precision(from_logits=True)
     recall.update_state(y, logits)
     precision.update_state(y, logits)
-    assert float(recall.result()) == pytest.approx(recall_score(y.ravel(), logits.ravel() > 0), abs=1e-6)
-    assert float(precision.result()) == pytest.approx(precision_score(y.ravel(), logits.ravel() > 0), abs=1e-6)
+    assert float(recall.result()) == pytest.approx(
+        recall_score(y.ravel(), logits.ravel() > 0), abs=1e-6
+    )
+    assert float(precision.result()) == pytest.approx(
+        precision_score(y.ravel(), logits.ravel() > 0), abs=1e-6
+    )
     # Keras's own Recall on the same logits thresholds at 0.5, not 0: a different number.
     plain = keras.metrics.Recall()
     plain.update_state(y, logits)
@@ -92,8 +104,12 @@ def test_correct_under_model_evaluate_and_reload(tmp_path):
     model.fit(x, y, epochs=3, batch_size=64, verbose=0)
     result = model.evaluate(x, y, batch_size=37, verbose=0, return_dict=True)
     predicted = model.predict(x, verbose=0).argmax(-1)
-    assert result["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, predicted), abs=1e-5)
-    np.testing.assert_allclose(result["per_class_recall"], recall_score(y, predicted, average=None), atol=1e-5)
+    assert result["balanced_accuracy"] == pytest.approx(
+        balanced_accuracy_score(y, predicted), abs=1e-5
+    )
+    np.testing.assert_allclose(
+        result["per_class_recall"], recall_score(y, predicted, average=None), atol=1e-5
+    )
     path = str(tmp_path / "m.keras")
     model.save(path)
     reloaded = keras.models.load_model(path)
@@ -102,8 +118,12 @@ def test_correct_under_model_evaluate_and_reload(tmp_path):
 
 
 def test_metric_configs_round_trip():
-    for metric in (losses.BalancedAccuracy(3, threshold=0.3), losses.PerClassRecall(5, from_logits=True),
-                   losses.Recall(from_logits=True, class_id=2), losses.Precision(thresholds=0.7)):
+    for metric in (
+        losses.BalancedAccuracy(3, threshold=0.3),
+        losses.PerClassRecall(5, from_logits=True),
+        losses.Recall(from_logits=True, class_id=2),
+        losses.Precision(thresholds=0.7),
+    ):
         clone = type(metric).from_config(metric.get_config())
         assert clone.get_config() == metric.get_config()
         restored = keras.metrics.deserialize(keras.metrics.serialize(metric))

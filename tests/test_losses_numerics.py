@@ -16,23 +16,62 @@ LOG_PRIOR = np.log([0.7, 0.2, 0.08, 0.02]).tolist()
 
 # id -> (factory, label kind); every loss from logits.
 CATALOG = {
-    "weighted_sparse": (lambda **kw: losses.WeightedSparseCategoricalCrossentropy(W, from_logits=True, **kw), "sparse"),
-    "weighted_sparse_predicted": (lambda **kw: losses.WeightedSparseCategoricalCrossentropy(
-        W, weight_by="predicted", from_logits=True, **kw), "sparse"),
-    "weighted_categorical": (lambda **kw: losses.WeightedCategoricalCrossentropy(
-        W, from_logits=True, label_smoothing=0.1, **kw), "onehot"),
-    "weighted_binary": (lambda **kw: losses.WeightedBinaryCrossentropy(
-        [3.0, 1.0, 9.0, 27.0], [1.0, 0.5, 1.0, 1.0], from_logits=True, **kw), "multilabel"),
-    "cost_argmax": (lambda **kw: losses.CostSensitiveCategoricalCrossentropy(
-        COST + np.eye(K), mode="argmax_weight", from_logits=True, **kw), "onehot"),
-    "cost_expected": (lambda **kw: losses.CostSensitiveCategoricalCrossentropy(
-        COST, mode="expected_cost", from_logits=True, ce_weight=1.0, **kw), "sparse"),
-    "focal_sparse": (lambda **kw: losses.SparseCategoricalFocalCrossentropy(W, 2.0, from_logits=True, **kw), "sparse"),
-    "focal_categorical": (lambda **kw: losses.CategoricalFocalCrossentropy(W, 2.0, from_logits=True, **kw), "onehot"),
-    "focal_binary": (lambda **kw: losses.BinaryFocalCrossentropy([0.25, 0.5, 0.75, 0.9], 2.0,
-                                                                 from_logits=True, **kw), "multilabel"),
-    "logit_adjusted": (lambda **kw: losses.LogitAdjustedSparseCategoricalCrossentropy(LOG_PRIOR, 1.0, **kw), "sparse"),
-    "ldam": (lambda **kw: losses.LDAMLoss([700, 200, 80, 20], 0.5, 30.0, class_weights=W, **kw), "sparse"),
+    "weighted_sparse": (
+        lambda **kw: losses.WeightedSparseCategoricalCrossentropy(W, from_logits=True, **kw),
+        "sparse",
+    ),
+    "weighted_sparse_predicted": (
+        lambda **kw: losses.WeightedSparseCategoricalCrossentropy(
+            W, weight_by="predicted", from_logits=True, **kw
+        ),
+        "sparse",
+    ),
+    "weighted_categorical": (
+        lambda **kw: losses.WeightedCategoricalCrossentropy(
+            W, from_logits=True, label_smoothing=0.1, **kw
+        ),
+        "onehot",
+    ),
+    "weighted_binary": (
+        lambda **kw: losses.WeightedBinaryCrossentropy(
+            [3.0, 1.0, 9.0, 27.0], [1.0, 0.5, 1.0, 1.0], from_logits=True, **kw
+        ),
+        "multilabel",
+    ),
+    "cost_argmax": (
+        lambda **kw: losses.CostSensitiveCategoricalCrossentropy(
+            COST + np.eye(K), mode="argmax_weight", from_logits=True, **kw
+        ),
+        "onehot",
+    ),
+    "cost_expected": (
+        lambda **kw: losses.CostSensitiveCategoricalCrossentropy(
+            COST, mode="expected_cost", from_logits=True, ce_weight=1.0, **kw
+        ),
+        "sparse",
+    ),
+    "focal_sparse": (
+        lambda **kw: losses.SparseCategoricalFocalCrossentropy(W, 2.0, from_logits=True, **kw),
+        "sparse",
+    ),
+    "focal_categorical": (
+        lambda **kw: losses.CategoricalFocalCrossentropy(W, 2.0, from_logits=True, **kw),
+        "onehot",
+    ),
+    "focal_binary": (
+        lambda **kw: losses.BinaryFocalCrossentropy(
+            [0.25, 0.5, 0.75, 0.9], 2.0, from_logits=True, **kw
+        ),
+        "multilabel",
+    ),
+    "logit_adjusted": (
+        lambda **kw: losses.LogitAdjustedSparseCategoricalCrossentropy(LOG_PRIOR, 1.0, **kw),
+        "sparse",
+    ),
+    "ldam": (
+        lambda **kw: losses.LDAMLoss([700, 200, 80, 20], 0.5, 30.0, class_weights=W, **kw),
+        "sparse",
+    ),
 }
 IDS = sorted(CATALOG)
 
@@ -91,11 +130,18 @@ def test_reductions_compose_with_sample_weight(name):
     per_example = factory(reduction=None)(y, z).numpy()
     assert per_example.shape == (16,)
     np.testing.assert_allclose(factory(reduction="none")(y, z, sw), per_example * sw, rtol=1e-5)
-    np.testing.assert_allclose(factory(reduction="sum")(y, z, sw), (per_example * sw).sum(), rtol=1e-5)
+    np.testing.assert_allclose(
+        factory(reduction="sum")(y, z, sw), (per_example * sw).sum(), rtol=1e-5
+    )
     for reduction in ("sum_over_batch_size", "mean"):
-        np.testing.assert_allclose(factory(reduction=reduction)(y, z, sw), (per_example * sw).mean(), rtol=1e-5)
-    np.testing.assert_allclose(factory(reduction="mean_with_sample_weight")(y, z, sw),
-                               (per_example * sw).sum() / sw.sum(), rtol=1e-5)
+        np.testing.assert_allclose(
+            factory(reduction=reduction)(y, z, sw), (per_example * sw).mean(), rtol=1e-5
+        )
+    np.testing.assert_allclose(
+        factory(reduction="mean_with_sample_weight")(y, z, sw),
+        (per_example * sw).sum() / sw.sum(),
+        rtol=1e-5,
+    )
     np.testing.assert_allclose(factory()(y, z), per_example.mean(), rtol=1e-5)
 
 
@@ -137,10 +183,14 @@ def test_trains_under_mixed_float16_policy():
     keras.config.set_dtype_policy("mixed_float16")
     try:
         keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="relu"),
-                                  keras.layers.Dense(K)])
-        model.compile(optimizer="adam", loss=losses.WeightedSparseCategoricalCrossentropy(W, from_logits=True),
-                      metrics=[losses.BalancedAccuracy(K)])
+        model = keras.Sequential(
+            [keras.Input((6,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(K)]
+        )
+        model.compile(
+            optimizer="adam",
+            loss=losses.WeightedSparseCategoricalCrossentropy(W, from_logits=True),
+            metrics=[losses.BalancedAccuracy(K)],
+        )
         x = RNG.standard_normal((256, 6)).astype(np.float32)
         y = (x[:, 0] > 0).astype(int) + 2 * (x[:, 1] > 0)
         history = model.fit(x, y, epochs=5, batch_size=32, verbose=0).history

@@ -56,7 +56,10 @@ def test_wrong_length_is_refused_at_first_call(cls):
     [
         ({"pos_weight": -1.0}, r"`pos_weight`.*>= 0"),
         ({"pos_weight": math.nan}, r"`pos_weight`.*finite"),
-        ({"pos_weight": [1.0, 2.0], "neg_weight": [1.0, 2.0, 3.0]}, r"`neg_weight`.*as many values"),
+        (
+            {"pos_weight": [1.0, 2.0], "neg_weight": [1.0, 2.0, 3.0]},
+            r"`neg_weight`.*as many values",
+        ),
         ({"pos_weight": 2.0, "neg_weight": [-1.0]}, r"`neg_weight`.*>= 0"),
     ],
 )
@@ -91,12 +94,16 @@ def test_bad_cost_matrix(matrix, match):
 
 
 def test_cost_mode_checks():
-    with pytest.raises(ValueError, match=r"`mode`. Expected one of \['argmax_weight', 'expected_cost'\]"):
+    with pytest.raises(
+        ValueError, match=r"`mode`. Expected one of \['argmax_weight', 'expected_cost'\]"
+    ):
         losses.CostSensitiveCategoricalCrossentropy([[0, 1], [1, 0]], mode="forum")
     with pytest.raises(ValueError, match=r"diagonal > 0 .*argmax_weight.*cost_matrix \+ identity"):
         losses.CostSensitiveCategoricalCrossentropy([[0, 1], [1, 0]], mode="argmax_weight")
     with pytest.raises(ValueError, match=r"`ce_weight`"):
-        losses.CostSensitiveCategoricalCrossentropy([[1, 1], [1, 1]], mode="argmax_weight", ce_weight=1.0)
+        losses.CostSensitiveCategoricalCrossentropy(
+            [[1, 1], [1, 1]], mode="argmax_weight", ce_weight=1.0
+        )
     with pytest.raises(ValueError, match=r"a 3 x 3 matrix"):
         losses.bayes_decision(np.full((1, 3), 1 / 3), [[0, 1], [1, 0]])
 
@@ -136,20 +143,41 @@ def test_not_a_table_and_unknown_scheme():
 @pytest.mark.parametrize(
     "build, match",
     [
-        (lambda: W([1.0, 2.0], weight_by="argmax"), r"`weight_by`. Expected one of \['predicted', 'true'\]"),
-        (lambda: losses.WeightedCategoricalCrossentropy([1, 2], label_smoothing=1.5), r"`label_smoothing`"),
+        (
+            lambda: W([1.0, 2.0], weight_by="argmax"),
+            r"`weight_by`. Expected one of \['predicted', 'true'\]",
+        ),
+        (
+            lambda: losses.WeightedCategoricalCrossentropy([1, 2], label_smoothing=1.5),
+            r"`label_smoothing`",
+        ),
         (lambda: losses.SparseCategoricalFocalCrossentropy([1, 2], gamma=-1), r"`gamma`.*>= 0"),
-        (lambda: losses.BinaryFocalCrossentropy(2.0), r"`alpha`. Expected values in \[0, 1\].*pos_weight"),
+        (
+            lambda: losses.BinaryFocalCrossentropy(2.0),
+            r"`alpha`. Expected values in \[0, 1\].*pos_weight",
+        ),
         (lambda: losses.BinaryFocalCrossentropy([0.5, math.nan]), r"`alpha`.*finite"),
         (lambda: losses.BinaryFocalCrossentropy.from_table(MULTILABEL, "pos_weight"), r"`scheme`"),
-        (lambda: losses.LogitAdjustedSparseCategoricalCrossentropy(-1.0), r"`log_prior`.*softmax unchanged"),
-        (lambda: losses.LogitAdjustedSparseCategoricalCrossentropy([0.0, -math.inf]), r"`log_prior`.*finite"),
+        (
+            lambda: losses.LogitAdjustedSparseCategoricalCrossentropy(-1.0),
+            r"`log_prior`.*softmax unchanged",
+        ),
+        (
+            lambda: losses.LogitAdjustedSparseCategoricalCrossentropy([0.0, -math.inf]),
+            r"`log_prior`.*finite",
+        ),
         (lambda: losses.LogitAdjustedSparseCategoricalCrossentropy([-1.0, -2.0], tau=-1), r"`tau`"),
         (lambda: losses.LDAMLoss([10, 0, 5]), r"`class_counts`.*counts > 0.*\[1\]"),
         (lambda: losses.LDAMLoss([10, 5], max_margin=0), r"`max_margin`.*> 0"),
         (lambda: losses.LDAMLoss([10, 5], scale=math.inf), r"`scale`"),
-        (lambda: losses.LDAMLoss([10, 5], class_weights=[1.0]), r"`class_weights`. Expected 2 values"),
-        (lambda: losses.adjust_logits(np.zeros((1, 3)), [-1.0, -2.0]), r"`log_prior`. Expected 3 values"),
+        (
+            lambda: losses.LDAMLoss([10, 5], class_weights=[1.0]),
+            r"`class_weights`. Expected 2 values",
+        ),
+        (
+            lambda: losses.adjust_logits(np.zeros((1, 3)), [-1.0, -2.0]),
+            r"`log_prior`. Expected 3 values",
+        ),
         (lambda: losses.BalancedAccuracy(1), r"`num_classes`. Expected an int >= 2"),
         (lambda: W([1.0, 2.0], reduction="average"), r"`reduction`"),
     ],

@@ -39,10 +39,13 @@ def test_weight_by_predicted_gathers_by_argmax():
     y = RNG.integers(0, K, 32)
     z = _logits(32, K)
     loss = losses.WeightedSparseCategoricalCrossentropy(
-        W, weight_by="predicted", from_logits=True, reduction=None)
+        W, weight_by="predicted", from_logits=True, reduction=None
+    )
     expected = W[z.argmax(-1)] * tf.nn.sparse_softmax_cross_entropy_with_logits(y, z).numpy()
     np.testing.assert_allclose(loss(y, z).numpy(), expected, rtol=1e-6)
-    assert not np.allclose(expected, W[y] * tf.nn.sparse_softmax_cross_entropy_with_logits(y, z).numpy())
+    assert not np.allclose(
+        expected, W[y] * tf.nn.sparse_softmax_cross_entropy_with_logits(y, z).numpy()
+    )
 
 
 def test_categorical_with_unit_weights_is_keras_categorical_crossentropy():
@@ -51,9 +54,11 @@ def test_categorical_with_unit_weights_is_keras_categorical_crossentropy():
     for from_logits, pred in ((True, z), (False, tf.nn.softmax(z).numpy())):
         for smoothing in (0.0, 0.1):
             ours = losses.WeightedCategoricalCrossentropy(
-                np.ones(K), from_logits=from_logits, label_smoothing=smoothing)(y, pred)
+                np.ones(K), from_logits=from_logits, label_smoothing=smoothing
+            )(y, pred)
             ref = keras.losses.CategoricalCrossentropy(
-                from_logits=from_logits, label_smoothing=smoothing)(y, pred)
+                from_logits=from_logits, label_smoothing=smoothing
+            )(y, pred)
             np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=1e-6)
 
 
@@ -74,7 +79,9 @@ def test_binary_equals_tf_weighted_cross_entropy_with_logits(pos_weight):
     x = _logits(64, 3, scale=4.0)
     ref = tf.nn.weighted_cross_entropy_with_logits(y, x, pos_weight=np.float32(pos_weight))
     for neg_weight in (None, 1.0, [1.0, 1.0, 1.0]):
-        loss = losses.WeightedBinaryCrossentropy(pos_weight, neg_weight, from_logits=True, reduction=None)
+        loss = losses.WeightedBinaryCrossentropy(
+            pos_weight, neg_weight, from_logits=True, reduction=None
+        )
         np.testing.assert_allclose(loss(y, x).numpy(), tf.reduce_mean(ref, -1).numpy(), rtol=1e-5)
 
 
@@ -89,7 +96,9 @@ def test_binary_neg_weight_and_probabilities():
     from_probs = losses.WeightedBinaryCrossentropy(q, r, reduction=None)(y, p)
     np.testing.assert_allclose(from_probs.numpy(), expected, rtol=1e-4)
     unit = losses.WeightedBinaryCrossentropy(1.0)(y, p)
-    np.testing.assert_allclose(unit.numpy(), keras.losses.BinaryCrossentropy()(y, p).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        unit.numpy(), keras.losses.BinaryCrossentropy()(y, p).numpy(), rtol=1e-6
+    )
 
 
 def test_binary_single_output_accepts_rank_one_labels():
@@ -104,32 +113,40 @@ def test_story_4_scaling_logits_by_weights_is_not_the_weighted_loss():
     y = RNG.integers(0, 2, 64)
     z = _logits(64, 2)
     w = np.array([1.0, 500_000 / 31_000], dtype=np.float32)
-    right = losses.WeightedSparseCategoricalCrossentropy(w, from_logits=True, reduction=None)(y, z).numpy()
+    right = losses.WeightedSparseCategoricalCrossentropy(w, from_logits=True, reduction=None)(
+        y, z
+    ).numpy()
     wrong = tf.nn.sparse_softmax_cross_entropy_with_logits(y, z * w).numpy()
     assert not np.allclose(right, wrong, rtol=1e-2)
     # And the right one is exactly the per-example weight times the plain CE.
-    np.testing.assert_allclose(right, w[y] * tf.nn.sparse_softmax_cross_entropy_with_logits(y, z).numpy(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        right, w[y] * tf.nn.sparse_softmax_cross_entropy_with_logits(y, z).numpy(), rtol=1e-6
+    )
 
 
 def test_story_1_from_table_normalisations():
     table = WeightTable.from_counts([198, 436, 710, 272])
     inverse = losses.WeightedSparseCategoricalCrossentropy.from_table(
-        table, "inverse", normalize="sum_to_one", from_logits=True)
+        table, "inverse", normalize="sum_to_one", from_logits=True
+    )
     assert inverse.from_logits
     np.testing.assert_allclose(sum(inverse.class_weights), 1.0, rtol=1e-6)
     expected = (1 / table.counts) / (1 / table.counts).sum()
     np.testing.assert_allclose(inverse.class_weights, expected, rtol=1e-6)
-    to_k = losses.WeightedCategoricalCrossentropy.from_table(table, "inverse", normalize="sum_to_num_classes")
+    to_k = losses.WeightedCategoricalCrossentropy.from_table(
+        table, "inverse", normalize="sum_to_num_classes"
+    )
     assert isinstance(to_k, losses.WeightedCategoricalCrossentropy)
     np.testing.assert_allclose(sum(to_k.class_weights), 4.0, rtol=1e-6)
 
 
 def test_class_balanced_loss_is_effective_number_scheme():
     table = WeightTable.from_counts([5000, 500, 50, 5])
-    loss = losses.WeightedSparseCategoricalCrossentropy.from_table(table, "effective_number", beta=0.999)
+    loss = losses.WeightedSparseCategoricalCrossentropy.from_table(
+        table, "effective_number", beta=0.999
+    )
     beta, n = 0.999, table.counts
-    raw = (1 - beta) / (1 - beta ** n)
+    raw = (1 - beta) / (1 - beta**n)
     np.testing.assert_allclose(loss.class_weights, raw / raw.sum() * 4, rtol=1e-5)
 
 
@@ -143,8 +160,11 @@ def test_binary_from_table_uses_per_label_counts():
     np.testing.assert_allclose(balanced.pos_weight, pos, rtol=1e-6)
     np.testing.assert_allclose(balanced.neg_weight, neg, rtol=1e-6)
     binary = WeightTable.from_counts([500_000, 31_000], task="binary")
-    np.testing.assert_allclose(losses.WeightedBinaryCrossentropy.from_table(binary).pos_weight,
-                               [500_000 / 31_000], rtol=1e-6)
+    np.testing.assert_allclose(
+        losses.WeightedBinaryCrossentropy.from_table(binary).pos_weight,
+        [500_000 / 31_000],
+        rtol=1e-6,
+    )
 
 
 def test_story_5_class_dependent_weight_changes_gradient_balance_scalar_does_not():

@@ -12,13 +12,15 @@ u uniform; examples with one copy land uniformly at random, which shuffles
 the block). An example with r copies then shows up about
 ``r · batch_size / mixing_window`` times in a batch; a bigger window spreads
 copies further but holds ``mixing_window`` examples in memory and delays the
-first batch. Randomness comes from ``Dataset.random(seed)``: the same seed
+first batch. Blocks are sized to split the table's ``num_examples`` evenly
+(see ``even_block_size``), so the last block is not a short one. Randomness comes from ``Dataset.random(seed)``: the same seed
 gives the same stream, and each new iteration (epoch) draws afresh unless
 ``redraw_each_epoch=False``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 import numpy as np
@@ -157,11 +159,12 @@ def apply_factors(
         index = tf.gather(index, tf.argsort(spread))
         return tf.nest.map_structure(lambda t: tf.gather(t, index), block)
 
+    block = even_block_size(mixing_window, table.num_examples)
     if batched:
         out_batch = batch_size or _static_batch(spec)
-        blocks = dataset.rebatch(mixing_window)
+        blocks = dataset.rebatch(block)
     else:
-        blocks = dataset.batch(mixing_window)
+        blocks = dataset.batch(block)
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=redraw_each_epoch).batch(2)
     out = tf.data.Dataset.zip((blocks, seeds)).map(
         resample_block, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
@@ -170,6 +173,17 @@ def apply_factors(
         return out.rebatch(out_batch)
     out = out.unbatch()
     return out.batch(batch_size) if batch_size else out
+
+
+def even_block_size(window: int, num_examples: float) -> int:
+    """The block size <= ``window`` that splits ``num_examples`` into equal blocks.
+
+    A short last block would crowd its rare examples' copies into a few
+    batches; equal blocks avoid that when the input holds the table's
+    examples (with sharded input the last block may still be short).
+    """
+    blocks = max(1, math.ceil(num_examples / window))
+    return max(1, math.ceil(num_examples / blocks))
 
 
 def _is_batched(spec: tf.TensorSpec, form: str, batched: bool | None) -> bool:

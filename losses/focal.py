@@ -34,9 +34,21 @@ _SCALAR_ALPHA_HINT = (
 )
 
 
+# The base of (1 - p_t)^gamma is floored here: at exactly 0 the derivative
+# gamma * 0^(gamma - 1) is inf for gamma < 1 (and 0 * inf = NaN for gamma = 0).
+_TINY = 1e-30
+
+
+def _modulate(one_minus_p_t: Any, gamma: float) -> Any:
+    """``(1 - p_t)^gamma`` with a finite gradient for every gamma >= 0."""
+    if gamma == 0:
+        return 1.0
+    return ops.power(ops.maximum(one_minus_p_t, _TINY), gamma)
+
+
 def _focal_factor(log_p_t: Any, gamma: float) -> Any:
     """``(1 - p_t)^gamma``, with ``1 - p_t = -expm1(log p_t)`` accurate near p_t = 1."""
-    return ops.power(ops.maximum(-ops.expm1(log_p_t), 0.0), gamma)
+    return _modulate(-ops.expm1(log_p_t), gamma)
 
 
 def sparse_categorical_focal_crossentropy(
@@ -102,7 +114,7 @@ def binary_focal_crossentropy(
         bce = ops.binary_crossentropy(y_true, y_pred, from_logits=False)
         p, not_p = y_pred, 1.0 - y_pred
     one_minus_p_t = y_true * not_p + (1.0 - y_true) * p
-    loss = ops.power(ops.maximum(one_minus_p_t, 0.0), gamma) * bce
+    loss = _modulate(one_minus_p_t, gamma) * bce
     if alpha is not None:
         a = _base.constant(alpha, y_pred.dtype)
         loss = loss * (y_true * a + (1.0 - y_true) * (1.0 - a))

@@ -110,3 +110,22 @@ def test_focal_from_table():
     multilabel = WeightTable.from_counts([10, 30], task="multilabel", num_examples=40)
     binary = losses.BinaryFocalCrossentropy.from_table(multilabel)
     np.testing.assert_allclose(binary.alpha, [30 / 40, 10 / 40], rtol=1e-6)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0])
+def test_focal_gradients_finite_for_small_gamma_at_saturated_logits(gamma):
+    """(1 - p)^gamma has an infinite slope at p = 1 for gamma < 1; the loss must not."""
+    labels = np.array([0, 1])
+    z = tf.constant([[1e4, -1e4, 0.0, 0.0], [0.0, 1e4, 0.0, 0.0]])
+    multi = np.array([[1.0, 0, 1, 0], [0, 1, 0, 1]], np.float32)
+    cases = [
+        (losses.SparseCategoricalFocalCrossentropy(None, gamma, from_logits=True), labels),
+        (losses.CategoricalFocalCrossentropy(None, gamma, from_logits=True), np.eye(K)[labels]),
+        (losses.BinaryFocalCrossentropy(None, gamma, from_logits=True), multi),
+    ]
+    for loss, y in cases:
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            value = loss(y, z)
+        assert np.isfinite(value.numpy())
+        assert np.all(np.isfinite(tape.gradient(value, z).numpy())), type(loss).__name__

@@ -97,12 +97,14 @@ def weighted_binary_crossentropy(
     q = _base.constant(pos_weight, y_pred.dtype)
     r = _base.constant(neg_weight, y_pred.dtype)
     if from_logits:
-        neg_log_p, neg_log_not_p = ops.softplus(-y_pred), ops.softplus(y_pred)
+        # softplus(x) = softplus(-x) + x, so one softplus serves both terms:
+        # l = (q y + r (1 - y)) softplus(-x) + r (1 - y) x, TF's stable form.
+        negative = r * (1.0 - y_true)
+        loss = (q * y_true + negative) * ops.softplus(-y_pred) + negative * y_pred
     else:
         eps = keras.backend.epsilon()
         p = ops.clip(y_pred, eps, 1.0 - eps)
-        neg_log_p, neg_log_not_p = -ops.log(p), -ops.log1p(-p)
-    loss = q * y_true * neg_log_p + r * (1.0 - y_true) * neg_log_not_p
+        loss = -(q * y_true * ops.log(p) + r * (1.0 - y_true) * ops.log1p(-p))
     return ops.cast(ops.mean(loss, axis=-1), out_dtype)
 
 

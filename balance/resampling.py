@@ -168,7 +168,7 @@ def apply_factors(
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=redraw_each_epoch).batch(2)
     out = tf.data.Dataset.zip((blocks, seeds)).map(
         resample_block, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-    )
+    ).prefetch(1)  # overlap the next block's gathers with re-batching this one
     if batched:
         return out.rebatch(out_batch)
     out = out.unbatch()

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from balance._errors import invalid
@@ -257,6 +258,15 @@ class WeightedBinaryCrossentropy(_base.RebalanceLoss):
                 "neg_weight", neg_weight, allow_scalar=True, require_positive_sum=False
             )
         )
+        if self.neg_weight is not None and _same_weight_everywhere(self.pos_weight, self.neg_weight):
+            raise invalid(
+                "neg_weight", "a weight that differs from pos_weight (or None)",
+                self.neg_weight,
+                hint="The same weight on positives and negatives is a scalar weight in disguise. "
+                + v.SCALAR_CLASS_WEIGHT_HINT.replace("one weight per class (e.g. "
+                "WeightTable.class_weights('balanced'))", "pos_weight=negatives/positives (e.g. "
+                "WeightTable.pos_weight())"),
+            )
         lengths = {len(w) for w in (self.pos_weight, self.neg_weight) if isinstance(w, list)}
         if len(lengths - {1}) > 1:
             raise invalid(
@@ -305,3 +315,9 @@ class WeightedBinaryCrossentropy(_base.RebalanceLoss):
             "neg_weight": self.neg_weight,
             "from_logits": self.from_logits,
         }
+
+
+def _same_weight_everywhere(pos_weight, neg_weight) -> bool:
+    """True when every positive and negative weight is one value other than 1 (story 5)."""
+    values = {float(w) for w in np.atleast_1d(pos_weight)} | {float(w) for w in np.atleast_1d(neg_weight)}
+    return len(values) == 1 and values != {1.0}

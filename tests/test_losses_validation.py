@@ -61,6 +61,8 @@ def test_wrong_length_is_refused_at_first_call(cls):
             r"`neg_weight`.*as many values",
         ),
         ({"pos_weight": 2.0, "neg_weight": [-1.0]}, r"`neg_weight`.*>= 0"),
+        ({"pos_weight": 2.0, "neg_weight": 2.0}, r"`neg_weight`.*scalar weight in disguise.*learning rate"),
+        ({"pos_weight": [3.0, 3.0], "neg_weight": 3.0}, r"`neg_weight`.*scalar weight in disguise"),
     ],
 )
 def test_bad_binary_weights(kwargs, match):

@@ -1,0 +1,240 @@
+"""Benchmark of the class-statistics job against its practical limits.
+
+Generates N examples once (100 long-tailed classes at 1:1000, in S shards) as
+TFRecord, Parquet and CSV in a temp dir, then times, each in a fresh process:
+
+  (a) single-process read + batched label parse + bincount
+      (tf.data for TFRecord, pyarrow for Parquet and CSV): the practical limit;
+  (b) naive Beam: ReadFromTFRecord -> Map(parse) -> Count.PerElement (TFRecord);
+  (c) our job, DirectRunner, 1 worker;
+  (d) our job, DirectRunner, 2 multi_processing workers.
+
+It prints medians, the ratios (c)/(a), (b)/(c), (c)/(d) and peak RSS, then
+the peak RSS of (c) on N and on ``--memory_factor`` x N TFRecord examples.
+
+  python bench/stats_bench.py                      # N = 1M, 3 repeats
+  python bench/stats_bench.py --n 200000 --repeats 1 --memory_factor 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CLASSES = 100
+BATCH = 8192
+
+
+# ------------------------------------------------------------------ data
+def make_labels(n: int, seed: int = 0) -> np.ndarray:
+    """Long-tailed labels: class frequencies fall geometrically from 1000 to 1."""
+    freq = 1000.0 ** (-np.arange(CLASSES) / (CLASSES - 1))
+    return np.random.default_rng(seed).choice(CLASSES, size=n, p=freq / freq.sum())
+
+
+def generate(directory: str, n: int, shards: int, formats: list[str]) -> None:
+    """Writes the dataset once; each record also carries an 8-float feature."""
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.csv as pa_csv  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    labels = make_labels(n)
+    rng = np.random.default_rng(1)
+    x = rng.random((CLASSES, 8)).astype(np.float32)
+    for fmt in formats:
+        os.makedirs(os.path.join(directory, fmt), exist_ok=True)
+    for s in range(shards):
+        part = labels[s::shards]
+        if "tfrecord" in formats:
+            templates = [tf.train.Example(features=tf.train.Features(feature={
+                "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[c])),
+                "x": tf.train.Feature(float_list=tf.train.FloatList(value=x[c])),
+            })).SerializeToString() for c in range(CLASSES)]
+            with tf.io.TFRecordWriter(os.path.join(directory, "tfrecord", f"part-{s:05d}")) as w:
+                for y in part.tolist():
+                    w.write(templates[y])
+        columns = {"label": pa.array(part), "x": pa.array(x[part, 0])}
+        if "parquet" in formats:
+            pq.write_table(pa.table(columns), os.path.join(directory, "parquet", f"part-{s:05d}.parquet"),
+                           row_group_size=128 * 1024)
+        if "csv" in formats:
+            pa_csv.write_csv(pa.table(columns), os.path.join(directory, "csv", f"part-{s:05d}.csv"))
+
+
+# -------------------------------------------------------------- variants
+def limit_tfrecord(directory: str) -> np.ndarray:
+    import tensorflow as tf  # noqa: PLC0415
+
+    files = sorted(tf.io.gfile.glob(os.path.join(directory, "tfrecord", "*")))
+    spec = {"label": tf.io.FixedLenFeature([], tf.int64)}
+    dataset = (tf.data.TFRecordDataset(files).batch(BATCH)
+               .map(lambda s: tf.io.parse_example(s, spec)["label"], num_parallel_calls=tf.data.AUTOTUNE)
+               .prefetch(tf.data.AUTOTUNE))
+    counts = np.zeros(CLASSES)
+    for labels in dataset:
+        counts += np.bincount(labels.numpy(), minlength=CLASSES)
+    return counts
+
+
+def limit_arrow(directory: str, fmt: str) -> np.ndarray:
+    import pyarrow.csv as pa_csv  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    counts = np.zeros(CLASSES)
+    for name in sorted(os.listdir(os.path.join(directory, fmt))):
+        path = os.path.join(directory, fmt, name)
+        if fmt == "parquet":
+            column = pq.read_table(path, columns=["label"]).column(0)
+        else:
+            column = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
+                include_columns=["label"])).column(0)
+        counts += np.bincount(column.to_numpy(), minlength=CLASSES)
+    return counts
+
+
+def _parse_label(record: bytes) -> int:
+    import tensorflow as tf  # noqa: PLC0415
+
+    return tf.train.Example.FromString(record).features.feature["label"].int64_list.value[0]
+
+
+def naive_beam(directory: str) -> None:
+    import apache_beam as beam  # noqa: PLC0415
+
+    with beam.Pipeline() as p:
+        _ = (p | beam.io.ReadFromTFRecord(os.path.join(directory, "tfrecord", "*"))
+             | beam.Map(_parse_label) | beam.combiners.Count.PerElement())
+
+
+def ours(directory: str, fmt: str, workers: int, out: str) -> None:
+    from pipelines.class_stats import run  # noqa: PLC0415
+
+    flags = ["--input", os.path.join(directory, fmt, "*"), "--format", fmt, "--output", out]
+    if workers > 1:
+        flags += [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        run(flags)
+
+
+def worker(variant: str, directory: str, repeats: int) -> None:
+    """Runs one variant ``repeats`` times in this process; prints times and peak RSS."""
+    fmt, kind = variant.split(":")
+    out = os.path.join(directory, f"table-{fmt}-{kind}.json")
+    call = {
+        "limit": lambda: limit_tfrecord(directory) if fmt == "tfrecord" else limit_arrow(directory, fmt),
+        "naive": lambda: naive_beam(directory),
+        "ours1": lambda: ours(directory, fmt, 1, out),
+        "ours2": lambda: ours(directory, fmt, 2, out),
+    }[kind]
+    # Import what the variant needs first, so that times measure work, not imports.
+    if kind != "limit" or fmt == "tfrecord":
+        import tensorflow  # noqa: F401, PLC0415
+    if kind != "limit":
+        import apache_beam  # noqa: F401, PLC0415
+
+        import pipelines.class_stats  # noqa: F401, PLC0415
+    import pyarrow.csv  # noqa: F401, PLC0415
+    import pyarrow.parquet  # noqa: F401, PLC0415
+
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    print(json.dumps({"times": times, "rss_mb": peak_rss_mb()}))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM, fresh after exec, unlike ru_maxrss); for
+    multi_processing runs, plus the largest worker's peak (an upper bound: a
+    worker's ru_maxrss includes its parent's RSS at fork)."""
+    with open("/proc/self/status") as status:
+        own = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+    return (own + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+
+
+def measure(variant: str, directory: str, repeats: int) -> dict:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    proc = subprocess.run([sys.executable, __file__, "--worker", variant, "--data", directory,
+                           "--repeats", str(repeats)], capture_output=True, text=True, env=env)
+    if proc.returncode:
+        raise RuntimeError(f"{variant} failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["median"] = statistics.median(result["times"])
+    return result
+
+
+# ------------------------------------------------------------------ main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--shards", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--formats", default="tfrecord,parquet,csv")
+    parser.add_argument("--memory_factor", type=int, default=10,
+                        help="Also measure (c)'s peak RSS on factor x N TFRecord examples; 0 skips.")
+    parser.add_argument("--keep", help="Directory for the generated data (default: a temp dir).")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.data, args.repeats)
+        return
+
+    formats = args.formats.split(",")
+    directory = args.keep or tempfile.mkdtemp(prefix="stats_bench_")
+    try:
+        start = time.perf_counter()
+        generate(directory, args.n, args.shards, formats)
+        print(f"Generated {args.n:,} examples x {formats} in {args.shards} shards "
+              f"({time.perf_counter() - start:.1f} s) under {directory}; {os.cpu_count()} CPUs")
+        rows = []
+        for fmt in formats:
+            kinds = ["limit", "naive", "ours1", "ours2"] if fmt == "tfrecord" else ["limit", "ours1", "ours2"]
+            res = {k: measure(f"{fmt}:{k}", directory, args.repeats) for k in kinds}
+            rows.append((fmt, res))
+            line = "  ".join(f"{k}={r['median']:.2f}s/{r['rss_mb']:.0f}MB" for k, r in res.items())
+            print(f"{fmt}: {line}", flush=True)
+        print("\n| input | (a) limit | (b) naive Beam | (c) ours, 1 worker | (d) ours, 2 workers "
+              "| (c)/(a) | (b)/(c) | (c)/(d) | peak RSS (a) / (c) / (d) |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for fmt, res in rows:
+            a, c, d = (res[k]["median"] for k in ("limit", "ours1", "ours2"))
+            b = res["naive"]["median"] if "naive" in res else None
+            print(f"| {fmt} | {a:.2f} s | {f'{b:.2f} s' if b else 'n/a'} | {c:.2f} s | {d:.2f} s "
+                  f"| {c / a:.2f} | {f'{b / c:.2f}' if b else 'n/a'} | {c / d:.2f} "
+                  f"| {res['limit']['rss_mb']:.0f} / {res['ours1']['rss_mb']:.0f} / "
+                  f"{res['ours2']['rss_mb']:.0f} MB |")
+        if args.memory_factor and "tfrecord" in formats:
+            big = os.path.join(directory, "big")
+            generate(big, args.n * args.memory_factor, args.shards, ["tfrecord"])
+            small = rows[0][1]
+            large = {k: measure(f"tfrecord:{k}", big, 1) for k in ("limit", "ours1", "ours2")}
+            print(f"\nTFRecord at N={args.n * args.memory_factor:,} (1 run each): "
+                  + "  ".join(f"{k}={r['median']:.2f}s/{r['rss_mb']:.0f}MB" for k, r in large.items()))
+            print(f"Peak RSS of (c): {small['ours1']['rss_mb']:.0f} MB at N={args.n:,} vs "
+                  f"{large['ours1']['rss_mb']:.0f} MB at N={args.n * args.memory_factor:,}; "
+                  f"at that size (c)/(a) = {large['ours1']['median'] / large['limit']['median']:.2f}, "
+                  f"(c)/(d) = {large['ours1']['median'] / large['ours2']['median']:.2f}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,7 @@ Data: N ``tf.train.Example`` records (default 1M) in 4 TFRecord shards, K
 classes (default 100) long-tailed at 1:1000, generated once into a temp dir
 (or ``--data_dir``, reused when present). Every variant reads the shards the
 same way (interleaved), parses batches of 1024, shuffles those batches, and
-yields batches of 256:
+yields batches of 256, prefetched:
 
 * plain: nothing else;
 * ours resample / ours both: ``balance.rebalance`` to uniform (default window,
@@ -129,7 +129,7 @@ def run(build, time_limit: float | None):
     """One timed pass: returns (seconds, labels, weights or None, worst copies per batch)."""
     labels, weights, worst = [], [], 0
     start = time.perf_counter()
-    for element in build().as_numpy_iterator():
+    for element in build().prefetch(tf.data.AUTOTUNE).as_numpy_iterator():  # same user-side prefetch
         if isinstance(element, dict):
             x, y, w = element, element["label"], None
         else:

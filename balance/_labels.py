@@ -8,7 +8,8 @@ element in Python.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import tensorflow as tf
 
@@ -99,7 +100,7 @@ class LabelReader:
     @classmethod
     def create(
         cls, table: WeightTable, label_spec: tf.TensorSpec, label_form: str = "auto", on_unknown: str = "error"
-    ) -> "LabelReader":
+    ) -> LabelReader:
         if label_form not in LABEL_FORMS:
             raise invalid_choice("label_form", LABEL_FORMS, label_form)
         if on_unknown not in ON_UNKNOWN:

@@ -19,7 +19,8 @@ weighted about 10x, instead of 100x of either.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import tensorflow as tf
 
@@ -122,7 +123,7 @@ def rebalance(
             sampling_strength, hint="Use method='both' to split the work between sampling and weights",
         )
     key = label_key_for(dataset.element_spec, table, label_key)
-    common = dict(label_fn=label_fn, label_key=key, label_form=label_form, on_unknown=on_unknown)
+    common = {"label_fn": label_fn, "label_key": key, "label_form": label_form, "on_unknown": on_unknown}
 
     if table.task == "multilabel":
         return _multilabel(dataset, table, method, target, scheme, scheme_params, sampling_strength,
@@ -145,7 +146,7 @@ def rebalance(
 
 def _multilabel(dataset, table, method, target, scheme, scheme_params, sampling_strength, epoch_size,
                 repeat_threshold, seed, mixing_window, batched, batch_size, redraw_each_epoch,
-                default_weight, common):  # noqa: ANN001 (private; see rebalance)
+                default_weight, common):
     if method == "both":
         raise invalid(
             "method", "'resample' or 'weight' for a multilabel table", method,

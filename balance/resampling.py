@@ -21,13 +21,21 @@ gives the same stream, and each new iteration (epoch) draws afresh unless
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from balance._errors import invalid
-from balance._labels import LabelFn, LabelReader, check_dataset, get_label, label_key_for, label_spec
+from balance._labels import (
+    LabelFn,
+    LabelReader,
+    check_dataset,
+    get_label,
+    label_key_for,
+    label_spec,
+)
 from balance.table import WeightTable
 from balance.targets import EpochSize, Target, sampling_plan
 

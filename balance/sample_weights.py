@@ -20,13 +20,22 @@ per-label weights.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from balance._errors import invalid
-from balance._labels import LabelFn, LabelReader, check_dataset, label_key_for, label_spec, split_element, unpack
+from balance._labels import (
+    LabelFn,
+    LabelReader,
+    check_dataset,
+    label_key_for,
+    label_spec,
+    split_element,
+    unpack,
+)
 from balance.table import WeightTable
 
 

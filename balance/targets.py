@@ -25,15 +25,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from balance._errors import invalid, invalid_choice, short_repr
 from balance.table import WeightTable
 
-Target = Union[str, float, Mapping[Any, float], Sequence[float], np.ndarray, None]
-EpochSize = Union[str, int]
+Target = str | float | Mapping[Any, float] | Sequence[float] | np.ndarray | None
+EpochSize = str | int
 TARGET_NAMES = ("uniform", "original")
 EPOCH_SIZES = ("keep", "keep_all")
 

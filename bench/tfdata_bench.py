@@ -35,8 +35,8 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import balance  # noqa: E402
-from balance.resampling import DEFAULT_MIXING_WINDOW  # noqa: E402
+import balance
+from balance.resampling import DEFAULT_MIXING_WINDOW
 
 BATCH = 256
 PARSE_BATCH = 1024
@@ -90,7 +90,7 @@ def parsed(data_dir: str) -> tf.data.Dataset:
 
 
 def variants(data_dir: str, table: balance.WeightTable, subset: list[int], big_window: int):
-    base = lambda: parsed(data_dir)  # noqa: E731
+    base = lambda: parsed(data_dir)
 
     def plain():
         return base().rebatch(BATCH)

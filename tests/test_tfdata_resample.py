@@ -48,7 +48,7 @@ def test_achieved_mix_matches_target(data, target, expected, batched):
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     ds = ds.batch(100) if batched else ds
     out = balance.resample(ds, table, target=target, seed=1, batch_size=64 if batched else None)
-    xs, ys = collect(out)
+    _, ys = collect(out)
     np.testing.assert_allclose(mix(ys), expected, atol=0.02)
     assert abs(len(ys) - N) < 0.03 * N  # epoch size kept in expectation
 
@@ -126,7 +126,7 @@ def test_duplicates_are_spread_across_batches():
 def test_keep_all_never_drops_an_example(data):
     x, y, table = data
     out = balance.resample(tf.data.Dataset.from_tensor_slices((x, y)), table, epoch_size="keep_all", seed=0)
-    xs, ys = collect(out)
+    xs, _ = collect(out)
     assert set(xs.tolist()) == set(x.tolist())
     plan = balance.sampling_plan(table, epoch_size="keep_all")
     assert len(xs) == pytest.approx(plan.expected_epoch_size, rel=0.03)
@@ -162,7 +162,7 @@ def test_multilabel_repeat_factor_sampling():
     table = WeightTable.from_labels(rows, task="multilabel")
     ds = tf.data.Dataset.from_tensor_slices((np.arange(4000), rows)).batch(100)
     out = balance.rebalance(ds, table, method="resample", repeat_threshold=0.25, seed=0, batch_size=100)
-    xs, ys = collect(out)
+    xs, _ = collect(out)
     plan = balance.sampling_plan(table, repeat_threshold=0.25, epoch_size="keep_all")
     factor = np.max(np.where(rows > 0, plan.factors, 1.0), axis=1)  # LVIS: max over positives
     copies = np.bincount(xs, minlength=4000)

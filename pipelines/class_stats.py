@@ -131,13 +131,13 @@ def summary(table: WeightTable, counters: dict[str, int], seconds: float, output
     """The end-of-job report: examples, classes, extremes, imbalance, bad records, time."""
     order = sorted(range(table.num_classes), key=lambda c: (-table.counts[c], c))
     name = lambda c: table.class_names[c] if table.class_names else str(c)  # noqa: E731
-    top = ", ".join(f"{name(c)}: {table.counts[c]:g}" for c in order[:3])
-    low = ", ".join(f"{name(c)}: {table.counts[c]:g}" for c in order[::-1][:3])
+    top = ", ".join(f"{name(c)}: {_number(table.counts[c])}" for c in order[:3])
+    low = ", ".join(f"{name(c)}: {_number(table.counts[c])}" for c in order[::-1][:3])
     bad = {k: v for k, v in sorted(counters.items()) if k.startswith("bad_") and v}
     lines = [
         f"Wrote {output}",
-        f"  examples: {table.num_examples:g}" + (
-            f" ({table.num_elements:g} labelled elements)" if table.num_elements else ""),
+        f"  examples: {_number(table.num_examples)}" + (
+            f" ({_number(table.num_elements)} labelled elements)" if table.num_elements else ""),
         f"  classes: {table.num_classes} ({table.task}, label {table.label_key!r})",
         f"  largest: {top}",
         f"  smallest: {low}",
@@ -147,6 +147,10 @@ def summary(table: WeightTable, counters: dict[str, int], seconds: float, output
         f"  wall time: {seconds:.2f} s",
     ]
     return "\n".join(lines)
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.6g}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -39,6 +39,15 @@ def _open_binary(path: str) -> Any:
     return tf.io.gfile.GFile(path, "rb")
 
 
+def _arrow_file(path: str) -> Any:
+    """A pyarrow file: native for local paths, else a ``tf.io.gfile`` handle (gs://...)."""
+    import pyarrow as pa  # noqa: PLC0415
+
+    if _is_local(path):
+        return pa.OSFile(path, "r")
+    return pa.PythonFile(_open_binary(path), mode="r")
+
+
 def is_gzip(path: str, compression: str) -> bool:
     """``compression`` is ``auto`` (sniff the GZIP magic bytes), ``gzip`` or ``none``."""
     if compression != "auto":
@@ -78,6 +87,7 @@ class ReadTFRecordCounts(_CountShards):
         import tensorflow as tf  # noqa: PLC0415
 
         self._tf = tf
+        self._parsers: dict = {}
 
     def count(self, shard: Shard) -> ShardCounter:
         tf, config = self._tf, self._config
@@ -128,11 +138,19 @@ class ReadTFRecordCounts(_CountShards):
         return label_dtype, weight_dtype
 
     def _parser(self, label_dtype, weight_dtype):
+        """A parse function per dtype pair, traced once per worker (not per shard)."""
+        key = (label_dtype, weight_dtype)
+        if key not in self._parsers:
+            self._parsers[key] = self._make_parser(label_dtype, weight_dtype)
+        return self._parsers[key]
+
+    def _make_parser(self, label_dtype, weight_dtype):
         tf, label, weight = self._tf, self._config.label, self._config.weight
         spec = {label: tf.io.RaggedFeature(label_dtype, row_splits_dtype=tf.int64)}
         if weight:
             spec[weight] = tf.io.RaggedFeature(weight_dtype, row_splits_dtype=tf.int64)
 
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
         def parse(serialized):
             parsed = tf.io.parse_example(serialized, spec)
             out = (parsed[label].flat_values, parsed[label].row_lengths())
@@ -243,8 +261,8 @@ class ReadCsvCounts(_CountShards):
         )
         parse = pa_csv.ParseOptions(delimiter=config.csv_delimiter, invalid_row_handler=skip_invalid)
         gzip = is_gzip(shard.path, config.compression)
-        with _open_binary(shard.path) as handle:
-            stream = pa.PythonFile(handle, mode="r")
+        with _arrow_file(shard.path) as handle:
+            stream = handle
             if gzip:
                 stream = pa.CompressedInputStream(stream, "gzip")
             try:
@@ -268,7 +286,7 @@ class ListParquetRowGroups(beam.DoFn):
     def process(self, shard: Shard) -> Iterator[Shard]:
         import pyarrow.parquet as pq  # noqa: PLC0415
 
-        with _open_binary(shard.path) as handle:
+        with _arrow_file(shard.path) as handle:
             try:
                 num_row_groups = pq.ParquetFile(handle).num_row_groups
             except Exception as err:  # noqa: BLE001 (pyarrow raises several types)
@@ -289,7 +307,7 @@ class ReadParquetCounts(_CountShards):
     def count(self, shard: Shard) -> ShardCounter:
         config = self._config
         counter = ShardCounter(config, shard.path)
-        with _open_binary(shard.path) as handle:
+        with _arrow_file(shard.path) as handle:
             parquet = self._pq.ParquetFile(handle)
             names = set(parquet.schema_arrow.names)
             if config.label not in names:

@@ -48,10 +48,10 @@ def make_labels(n: int, seed: int = 0) -> np.ndarray:
 
 def generate(directory: str, n: int, shards: int, formats: list[str]) -> None:
     """Writes the dataset once; each record also carries an 8-float feature."""
-    import pyarrow as pa  # noqa: PLC0415
-    import pyarrow.csv as pa_csv  # noqa: PLC0415
-    import pyarrow.parquet as pq  # noqa: PLC0415
-    import tensorflow as tf  # noqa: PLC0415
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+    import tensorflow as tf
 
     labels = make_labels(n)
     rng = np.random.default_rng(1)
@@ -78,7 +78,7 @@ def generate(directory: str, n: int, shards: int, formats: list[str]) -> None:
 
 # -------------------------------------------------------------- variants
 def limit_tfrecord(directory: str) -> np.ndarray:
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     files = sorted(tf.io.gfile.glob(os.path.join(directory, "tfrecord", "*")))
     spec = {"label": tf.io.FixedLenFeature([], tf.int64)}
@@ -92,8 +92,8 @@ def limit_tfrecord(directory: str) -> np.ndarray:
 
 
 def limit_arrow(directory: str, fmt: str) -> np.ndarray:
-    import pyarrow.csv as pa_csv  # noqa: PLC0415
-    import pyarrow.parquet as pq  # noqa: PLC0415
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
 
     counts = np.zeros(CLASSES)
     for name in sorted(os.listdir(os.path.join(directory, fmt))):
@@ -108,13 +108,13 @@ def limit_arrow(directory: str, fmt: str) -> np.ndarray:
 
 
 def _parse_label(record: bytes) -> int:
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     return tf.train.Example.FromString(record).features.feature["label"].int64_list.value[0]
 
 
 def naive_beam(directory: str) -> None:
-    import apache_beam as beam  # noqa: PLC0415
+    import apache_beam as beam
 
     with beam.Pipeline() as p:
         _ = (p | beam.io.ReadFromTFRecord(os.path.join(directory, "tfrecord", "*"))
@@ -122,7 +122,7 @@ def naive_beam(directory: str) -> None:
 
 
 def ours(directory: str, fmt: str, workers: int, out: str) -> None:
-    from pipelines.class_stats import run  # noqa: PLC0415
+    from pipelines.class_stats import run
 
     flags = ["--input", os.path.join(directory, fmt, "*"), "--format", fmt, "--output", out]
     if workers > 1:
@@ -143,13 +143,13 @@ def worker(variant: str, directory: str, repeats: int) -> None:
     }[kind]
     # Import what the variant needs first, so that times measure work, not imports.
     if kind != "limit" or fmt == "tfrecord":
-        import tensorflow  # noqa: F401, PLC0415
+        import tensorflow  # noqa: F401
     if kind != "limit":
-        import apache_beam  # noqa: F401, PLC0415
+        import apache_beam  # noqa: F401
 
-        import pipelines.class_stats  # noqa: F401, PLC0415
-    import pyarrow.csv  # noqa: F401, PLC0415
-    import pyarrow.parquet  # noqa: F401, PLC0415
+        import pipelines.class_stats  # noqa: F401
+    import pyarrow.csv
+    import pyarrow.parquet  # noqa: F401
 
     times = []
     for _ in range(repeats):
@@ -171,7 +171,7 @@ def peak_rss_mb() -> float:
 def measure(variant: str, directory: str, repeats: int) -> dict:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
     proc = subprocess.run([sys.executable, __file__, "--worker", variant, "--data", directory,
-                           "--repeats", str(repeats)], capture_output=True, text=True, env=env)
+                           "--repeats", str(repeats)], capture_output=True, text=True, env=env, check=False)
     if proc.returncode:
         raise RuntimeError(f"{variant} failed:\n{proc.stderr[-3000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -18,7 +18,14 @@ _EXPORTS = {
     "run_class_stats": ("pipelines.class_stats", "run"),
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ClassCounts",
+    "ComputeClassStats",
+    "CountCombineFn",
+    "StatsConfig",
+    "WriteWeightTable",
+    "run_class_stats",
+]
 
 
 def __getattr__(name: str) -> Any:

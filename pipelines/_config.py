@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from balance._errors import invalid, invalid_choice
 from balance.schemes import SCHEMES
@@ -145,7 +146,7 @@ class Plan(NamedTuple):
 
 
 def _expand(pattern: str) -> list[str]:
-    import tensorflow as tf  # noqa: PLC0415 (heavy; only planning needs it)
+    import tensorflow as tf
 
     if any(c in pattern for c in _GLOB_CHARS):
         return [p for p in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(p)]
@@ -174,7 +175,7 @@ def fingerprint(shards: Sequence[Shard], sizes: Sequence[int]) -> str:
 
 def plan_inputs(config: StatsConfig) -> Plan:
     """Expands the inputs into sorted shards; fails clearly when there are none."""
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     if config.format == "tfds":
         return _plan_tfds(config)
@@ -194,8 +195,8 @@ def plan_inputs(config: StatsConfig) -> Plan:
 
 
 def _plan_tfds(config: StatsConfig) -> Plan:
-    import tensorflow as tf  # noqa: PLC0415
-    import tensorflow_datasets as tfds  # noqa: PLC0415
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
 
     try:
         builder = tfds.builder(config.tfds_name, data_dir=config.tfds_data_dir)

@@ -143,11 +143,10 @@ class ShardCounter:
         self.ids += counts
 
     def _as_ids(self, values: np.ndarray) -> np.ndarray:
-        if values.dtype.kind == "f":
-            if not np.all(np.mod(values, 1) == 0):
-                bad = values[np.mod(values, 1) != 0][0]
-                raise invalid("labels", "integer class ids", float(bad),
-                              hint=f"Found in file {self.path!r}")
+        if values.dtype.kind == "f" and not np.all(np.mod(values, 1) == 0):
+            bad = values[np.mod(values, 1) != 0][0]
+            raise invalid("labels", "integer class ids", float(bad),
+                          hint=f"Found in file {self.path!r}")
         return values.astype(np.int64, copy=False)
 
     # ---------------------------------------------------------------- output

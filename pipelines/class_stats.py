@@ -17,7 +17,7 @@ import logging
 import re
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
@@ -99,14 +99,14 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     config = config_from_args(args)
     stats = ComputeClassStats(config)
     plan = stats.plan  # fails fast on an empty input, before any worker starts
-    logging.info("Counting %r in %d shard(s) of %s", config.label, len(plan.shards), plan.inputs)
+    logging.getLogger(__name__).info("Counting %r in %d shard(s) of %s", config.label, len(plan.shards), plan.inputs)
     start = time.monotonic()
     pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
     _ = pipeline | "ComputeClassStats" >> stats | "WriteTable" >> WriteWeightTable(args.output)
     try:
         result = pipeline.run()
         state = result.wait_until_finish()
-    except Exception as err:  # noqa: BLE001 (runners wrap errors in various types)
+    except Exception as err:
         raise job_error(err) from err
     if state not in (PipelineState.DONE, None):
         raise RuntimeError(f"The class-statistics job ended in state {state}")
@@ -130,7 +130,7 @@ def _counters(result) -> dict[str, int]:
 def summary(table: WeightTable, counters: dict[str, int], seconds: float, output: str) -> str:
     """The end-of-job report: examples, classes, extremes, imbalance, bad records, time."""
     order = sorted(range(table.num_classes), key=lambda c: (-table.counts[c], c))
-    name = lambda c: table.class_names[c] if table.class_names else str(c)  # noqa: E731
+    name = lambda c: table.class_names[c] if table.class_names else str(c)
     top = ", ".join(f"{name(c)}: {_number(table.counts[c])}" for c in order[:3])
     low = ", ".join(f"{name(c)}: {_number(table.counts[c])}" for c in order[::-1][:3])
     bad = {k: v for k, v in sorted(counters.items()) if k.startswith("bad_") and v}

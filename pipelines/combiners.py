@@ -14,7 +14,8 @@ the same whatever the runner, the worker count or the shard order.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import apache_beam as beam
 import numpy as np

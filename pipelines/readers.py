@@ -12,7 +12,8 @@ Each DoFn emits one ``ClassCounts`` per shard. Heavy imports happen in
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -33,15 +34,15 @@ def _is_local(path: str) -> bool:
 
 def _open_binary(path: str) -> Any:
     if _is_local(path):
-        return open(path, "rb")  # noqa: SIM115 (closed by the caller)
-    import tensorflow as tf  # noqa: PLC0415
+        return open(path, "rb")
+    import tensorflow as tf
 
     return tf.io.gfile.GFile(path, "rb")
 
 
 def _arrow_file(path: str) -> Any:
     """A pyarrow file: native for local paths, else a ``tf.io.gfile`` handle (gs://...)."""
-    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow as pa
 
     if _is_local(path):
         return pa.OSFile(path, "r")
@@ -84,7 +85,7 @@ class ReadTFRecordCounts(_CountShards):
 
     def setup(self) -> None:
         super().setup()
-        import tensorflow as tf  # noqa: PLC0415
+        import tensorflow as tf
 
         self._tf = tf
         self._parsers: dict = {}
@@ -124,7 +125,7 @@ class ReadTFRecordCounts(_CountShards):
             for record in self._dataset(shard, compression).take(_DETECT_RECORDS):
                 try:
                     features = tf.train.Example.FromString(record.numpy()).features.feature
-                except Exception:  # noqa: BLE001 (protobuf DecodeError; counted later)
+                except Exception:  # noqa: BLE001, S112 (protobuf DecodeError; counted later)
                     continue
                 if label_kind is None and config.label in features:
                     kind = features[config.label].WhichOneof("kind")
@@ -239,8 +240,8 @@ class ReadCsvCounts(_CountShards):
 
     def setup(self) -> None:
         super().setup()
-        import pyarrow as pa  # noqa: PLC0415
-        import pyarrow.csv as pa_csv  # noqa: PLC0415
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
 
         self._pa, self._csv = pa, pa_csv
 
@@ -284,7 +285,7 @@ class ListParquetRowGroups(beam.DoFn):
     """Splits a Parquet file into one shard per row group."""
 
     def process(self, shard: Shard) -> Iterator[Shard]:
-        import pyarrow.parquet as pq  # noqa: PLC0415
+        import pyarrow.parquet as pq
 
         with _arrow_file(shard.path) as handle:
             try:
@@ -300,7 +301,7 @@ class ReadParquetCounts(_CountShards):
 
     def setup(self) -> None:
         super().setup()
-        import pyarrow.parquet as pq  # noqa: PLC0415
+        import pyarrow.parquet as pq
 
         self._pq = pq
 

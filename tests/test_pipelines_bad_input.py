@@ -4,11 +4,12 @@ and never leaves an output file; ``--max_bad_fraction`` skips and reports."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _pipelines_data import example, same_counts, write_csv, write_tfrecords
+
 from balance.table import WeightTable
 from pipelines.class_stats import main, run
 
@@ -58,17 +59,17 @@ def test_bad_record_kinds(tmp_path, bad, counter):
 
 def test_corrupted_tfrecord_names_the_file(tmp_path):
     paths = write_tfrecords(tmp_path / "d", good_records(200), shards=2)
-    data = bytearray(open(paths[1], "rb").read())
+    data = bytearray(Path(paths[1]).read_bytes())
     data[len(data) // 2] ^= 0xFF
-    open(paths[1], "wb").write(bytes(data))
+    Path(paths[1]).write_bytes(bytes(data))
     fails(tmp_path, rf"readable TFRecord files. Received: input='{re.escape(paths[1])}'.*[Cc]orrupt",
           "--input", str(tmp_path / "d" / "*"))
 
 
 def test_truncated_tfrecord_names_the_file(tmp_path):
     paths = write_tfrecords(tmp_path / "d", good_records(50), shards=1)
-    data = open(paths[0], "rb").read()
-    open(paths[0], "wb").write(data[:-7])
+    data = Path(paths[0]).read_bytes()
+    Path(paths[0]).write_bytes(data[:-7])
     fails(tmp_path, rf"input='{re.escape(paths[0])}'.*truncated", "--input", paths[0])
 
 

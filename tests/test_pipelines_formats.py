@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
-
 from _pipelines_data import example, same_counts, write_csv, write_parquet, write_tfrecords
+
 from balance.table import WeightTable
 from pipelines.class_stats import run
 

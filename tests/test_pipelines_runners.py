@@ -11,14 +11,18 @@ import time
 
 import numpy as np
 import pytest
-
 from _pipelines_data import example, write_parquet, write_tfrecords
+
 from balance.table import WeightTable
 from pipelines._config import StatsConfig
 from pipelines.class_stats import run
 from pipelines.combiners import CountCombineFn
-from pipelines.readers import (ListParquetRowGroups, ReadCsvCounts, ReadParquetCounts,
-                               ReadTFRecordCounts)
+from pipelines.readers import (
+    ListParquetRowGroups,
+    ReadCsvCounts,
+    ReadParquetCounts,
+    ReadTFRecordCounts,
+)
 from pipelines.transforms import ComputeClassStats
 
 N = 2000
@@ -105,7 +109,7 @@ def test_portable_runner_reports_job_errors(dataset, job_service, tmp_path):
 
 
 def test_resharded_records_give_the_same_counts(dataset, in_process, tmp_path):
-    root, labels, weights = dataset
+    _, labels, weights = dataset
     # The same records in other files, in another order and another sharding.
     order = np.random.default_rng(9).permutation(N)
     write_tfrecords(tmp_path / "d", [example(label=labels[i], w=float(weights[i])) for i in order],
@@ -118,7 +122,7 @@ def test_resharded_records_give_the_same_counts(dataset, in_process, tmp_path):
 
 
 def test_every_dofn_and_transform_pickles(tmp_path):
-    from apache_beam.internal import pickler  # noqa: PLC0415
+    from apache_beam.internal import pickler
 
     path = write_parquet(tmp_path / "p.parquet", {"label": np.arange(10) % 3})
     config = StatsConfig(input=(path,), format="parquet")

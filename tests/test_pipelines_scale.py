@@ -4,8 +4,8 @@ top-k), and large unknown string vocabularies, discovered and sorted."""
 from __future__ import annotations
 
 import numpy as np
-
 from _pipelines_data import example, same_counts, write_csv, write_parquet, write_tfrecords
+
 from balance.table import WeightTable
 from pipelines.class_stats import run
 

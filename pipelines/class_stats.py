@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineState
 
 from balance.schemes import SCHEMES
@@ -101,7 +101,8 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     plan = stats.plan  # fails fast on an empty input, before any worker starts
     logging.getLogger(__name__).info("Counting %r in %d shard(s) of %s", config.label, len(plan.shards), plan.inputs)
     start = time.monotonic()
-    pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
+    options = PipelineOptions(beam_args)
+    pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
     _ = pipeline | "ComputeClassStats" >> stats | "WriteTable" >> WriteWeightTable(args.output)
     try:
         result = pipeline.run()
@@ -113,6 +114,22 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     table = WeightTable.load(args.output)
     print(summary(table, _counters(result), time.monotonic() - start, args.output))
     return table
+
+
+def _local_runner(options: PipelineOptions):
+    """The FnApiRunner for DirectRunner jobs; None (the options decide) otherwise.
+
+    Beam's DirectRunner first tries the PrismRunner, which downloads a binary
+    from the internet at run time, and falls back to the FnApiRunner when that
+    fails. This batch job needs nothing Prism adds, so local runs go straight
+    to the runner DirectRunner would end up with (it honours
+    ``--direct_num_workers`` and ``--direct_running_mode``).
+    """
+    if options.view_as(StandardOptions).runner not in (None, "DirectRunner", "direct"):
+        return None
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner  # noqa: PLC0415
+
+    return FnApiRunner()
 
 
 def _counters(result) -> dict[str, int]:

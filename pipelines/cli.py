@@ -42,8 +42,7 @@ def _show(argv: Sequence[str]) -> int:
 def _stats(argv: Sequence[str]) -> int:
     from pipelines import class_stats  # noqa: PLC0415 (imports Beam)
 
-    class_stats.run(list(argv))
-    return 0
+    return class_stats.main(list(argv))
 
 
 def _demo(argv: Sequence[str]) -> int:

@@ -20,8 +20,6 @@ Counting conventions (shared by ``from_labels`` and the Beam job):
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import hashlib
 import json
 import math
 import uuid
@@ -32,6 +30,16 @@ import numpy as np
 from balance import schemes as schemes_lib
 from balance._errors import invalid, invalid_choice, short_repr
 from balance._version import __version__
+from balance._table_fields import (
+    check_precomputed,
+    counts_from_mapping,
+    finite_number,
+    fingerprint_of,
+    json_numbers,
+    parse_constant,
+    pos_over_neg,
+    make_provenance,
+)
 
 FORMAT_VERSION = 1
 TASKS = ("multiclass", "binary", "multilabel")
@@ -131,7 +139,7 @@ class WeightTable:
                 dupes = sorted({n for n in names if n in seen or seen.add(n)})
                 raise invalid("class_names", "unique names", f"duplicates {short_repr(dupes)}")
             set_("class_names", names)
-        num_examples = _finite_number("num_examples", self.num_examples)
+        num_examples = finite_number("num_examples", self.num_examples)
         if num_examples <= 0:
             raise invalid("num_examples", "a positive number", self.num_examples)
         set_("num_examples", num_examples)
@@ -156,7 +164,7 @@ class WeightTable:
                     hint="For dense labels (tokens, pixels) set num_elements",
                 )
         else:
-            num_elements = _finite_number("num_elements", self.num_elements)
+            num_elements = finite_number("num_elements", self.num_elements)
             if abs(total - num_elements) > tolerance:
                 raise invalid("num_elements", f"the sum of counts ({total:g})", num_elements)
             set_("num_elements", num_elements)
@@ -164,7 +172,7 @@ class WeightTable:
             raise invalid("provenance", "a mapping", self.provenance)
         set_("provenance", dict(self.provenance))
         if self.precomputed is not None:
-            set_("precomputed", _check_precomputed(self.precomputed, num_classes))
+            set_("precomputed", check_precomputed(self.precomputed, num_classes))
 
     # ------------------------------------------------------------ constructors
     @classmethod
@@ -194,7 +202,7 @@ class WeightTable:
           array([2.040404 , 0.9266055, 0.5690141, 1.4852941], dtype=float32)
         """
         if isinstance(counts, Mapping):
-            vector, class_names, keyed_by_name = _counts_from_mapping(counts, num_classes, class_names)
+            vector, class_names, keyed_by_name = counts_from_mapping(counts, num_classes, class_names)
             if keyed_by_name and label_dtype is None:
                 label_dtype = "string"
         else:
@@ -213,7 +221,7 @@ class WeightTable:
             num_examples = float(vector.sum()) if num_elements is None else None
             if num_examples is None:
                 raise invalid("num_examples", "the number of examples when num_elements is set", None)
-        provenance = _provenance(inputs, fingerprint or _fingerprint_of(vector))
+        provenance = make_provenance(inputs, fingerprint or fingerprint_of(vector))
         return cls(
             task=task,
             counts=vector,
@@ -323,7 +331,7 @@ class WeightTable:
                 raise invalid(
                     "scheme", "no options with scheme='pos_weight'", scheme, hint=f"Received {params}"
                 )
-            pos = _pos_over_neg(negatives, positives, zero_count, self.class_names)
+            pos = pos_over_neg(negatives, positives, zero_count, self.class_names)
             return pos.astype(np.float32), np.ones_like(pos, dtype=np.float32)
         pos = np.empty_like(positives)
         neg = np.empty_like(positives)
@@ -352,7 +360,7 @@ class WeightTable:
           smoothing: added to every count first (Laplace); must be > 0 when any
             class has no examples, since log(0) would be -inf.
         """
-        smoothing = _finite_number("smoothing", smoothing)
+        smoothing = finite_number("smoothing", smoothing)
         if smoothing < 0:
             raise invalid("smoothing", "a number >= 0", smoothing)
         counts = self.counts + smoothing
@@ -441,7 +449,7 @@ class WeightTable:
             raise invalid("label", "an object with 'key' and 'dtype'", label)
         return cls(
             task=data["task"],
-            counts=_json_numbers("counts", data["counts"]),
+            counts=json_numbers("counts", data["counts"]),
             num_examples=data["num_examples"],
             num_classes=data.get("num_classes"),
             class_names=data.get("class_names"),
@@ -459,7 +467,7 @@ class WeightTable:
     @classmethod
     def from_json(cls, text: str, *, source: str = "<string>") -> "WeightTable":
         try:
-            data = json.loads(text, parse_constant=_parse_constant)
+            data = json.loads(text, parse_constant=parse_constant)
         except ValueError as err:
             raise ValueError(f"Invalid weight table {source}: not valid JSON ({err})") from None
         try:
@@ -526,106 +534,3 @@ class WeightTable:
             f"WeightTable(task={self.task!r}, num_classes={self.num_classes}, "
             f"num_examples={self.num_examples:g}, counts={short_repr(self.counts.tolist(), 6)}{names})"
         )
-
-
-# --------------------------------------------------------------------- helpers
-def _finite_number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise invalid(name, "a number", value)
-    if not math.isfinite(float(value)):
-        raise invalid(name, "a finite number", value)
-    return float(value)
-
-
-def _json_numbers(name: str, values: Any) -> list[float]:
-    if not isinstance(values, list) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
-    ):
-        raise invalid(name, "a JSON list of numbers", short_repr(values) if isinstance(values, list) else values)
-    return values
-
-
-def _parse_constant(name: str) -> float:
-    # NaN/Infinity are not JSON; parse them so validation can name the field.
-    return float(name)
-
-
-def _counts_from_mapping(
-    counts: Mapping[Any, float], num_classes: int | None, class_names: Sequence[str] | None
-) -> tuple[np.ndarray, list[str] | None, bool]:
-    keys = list(counts)
-    if all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in keys):
-        ids = [int(k) for k in keys]
-        if min(ids, default=0) < 0:
-            raise invalid("counts", "class ids >= 0 as dict keys", min(ids))
-        size = num_classes if num_classes is not None else max(ids, default=-1) + 1
-        if ids and max(ids) >= size:
-            raise invalid("counts", f"class ids < num_classes ({size})", max(ids))
-        vector = np.zeros(size, dtype=np.float64)
-        for k, v in counts.items():
-            vector[int(k)] = v
-        return vector, list(class_names) if class_names is not None else None, False
-    if all(isinstance(k, (str, bytes)) for k in keys):
-        as_str = {k.decode() if isinstance(k, bytes) else k: v for k, v in counts.items()}
-        names = list(class_names) if class_names is not None else sorted(as_str)
-        missing = sorted(set(as_str) - set(names))
-        if missing:
-            raise invalid("counts", f"only names from class_names {short_repr(names)}", short_repr(missing))
-        return np.array([as_str.get(n, 0.0) for n in names], dtype=np.float64), names, True
-    raise invalid("counts", "a dict keyed by class ids (int) or class names (str)", short_repr(keys))
-
-
-def _pos_over_neg(
-    negatives: np.ndarray, positives: np.ndarray, zero_count: str, names: Sequence[str] | None
-) -> np.ndarray:
-    if zero_count not in schemes_lib.ZERO_COUNT_POLICIES:
-        raise invalid_choice("zero_count", schemes_lib.ZERO_COUNT_POLICIES, zero_count)
-    empty = positives <= 0
-    if np.all(empty):
-        raise invalid("counts", "at least one label with positives", positives.tolist())
-    if np.any(empty) and zero_count == "error":
-        idx = np.flatnonzero(empty)
-        named = [f"{i} ({names[i]!r})" if names else str(i) for i in idx[:10]]
-        raise ValueError(
-            "Invalid value for argument `zero_count`. pos_weight is undefined for labels with "
-            f"no positives: {', '.join(named)}. Received: zero_count='error'. Pass "
-            "zero_count='zero' or zero_count='max'."
-        )
-    weights = np.zeros_like(positives)
-    weights[~empty] = negatives[~empty] / positives[~empty]
-    if zero_count == "max":
-        weights[empty] = weights[~empty].max()
-    return weights
-
-
-def _check_precomputed(precomputed: Any, num_classes: int) -> dict[str, Any]:
-    if not isinstance(precomputed, Mapping) or set(precomputed) != {"scheme", "options", "weights"}:
-        raise invalid("precomputed", "an object with 'scheme', 'options' and 'weights'", precomputed)
-    schemes_lib.get_scheme(precomputed["scheme"])
-    weights = np.asarray(precomputed["weights"], dtype=np.float64)
-    if weights.shape != (num_classes,) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
-        raise invalid(
-            "precomputed",
-            f"{num_classes} finite weights >= 0",
-            short_repr(np.asarray(precomputed["weights"]).ravel().tolist()),
-        )
-    return {"scheme": precomputed["scheme"], "options": dict(precomputed["options"]),
-            "weights": weights.tolist()}
-
-
-def _fingerprint_of(vector: np.ndarray) -> str:
-    return "sha256:" + hashlib.sha256(np.ascontiguousarray(vector, dtype=np.float64).tobytes()).hexdigest()
-
-
-def _provenance(inputs: Sequence[str], fingerprint: str) -> dict[str, Any]:
-    return {
-        "inputs": [str(i) for i in inputs],
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "tool_version": __version__,
-        "fingerprint": fingerprint,
-    }
-
-
-def make_provenance(inputs: Sequence[str], fingerprint: str) -> dict[str, Any]:
-    """Provenance for a table built from ``inputs`` (used by the Beam job)."""
-    return _provenance(inputs, fingerprint)

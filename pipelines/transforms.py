@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from balance.table import WeightTable
 from pipelines._config import Plan, StatsConfig, plan_inputs
-from pipelines._table import build_table
+from pipelines._table import build_table, save_table
 from pipelines.combiners import CountCombineFn
 from pipelines.readers import ListParquetRowGroups, reader_for
 
@@ -45,7 +44,9 @@ class ComputeClassStats(beam.PTransform):
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         config, shards, inputs, fingerprint = self.plan
-        shards = pbegin | "ListShards" >> beam.Create(shards) | "Spread" >> beam.Reshuffle()
+        # Create already reshuffles (a fusion break) when it has several
+        # elements, so the shards are spread over the workers without another one.
+        shards = pbegin | "ListShards" >> beam.Create(shards)
         if config.format == "parquet":
             shards = (shards | "SplitRowGroups" >> beam.ParDo(ListParquetRowGroups())
                       | "SpreadRowGroups" >> beam.Reshuffle())
@@ -57,16 +58,12 @@ class ComputeClassStats(beam.PTransform):
         )
 
 
-def _save(table: WeightTable, path: str) -> str:
-    return table.save(path)
-
-
 class WriteWeightTable(beam.PTransform):
-    """Writes the single table atomically (``WeightTable.save``) to a gfile path."""
+    """Writes the single table atomically to a local or gfile path (``gs://...``)."""
 
     def __init__(self, path: str) -> None:
         super().__init__()
         self._path = path
 
     def expand(self, tables: beam.PCollection) -> beam.PCollection:
-        return tables | "Save" >> beam.Map(_save, self._path)
+        return tables | "Save" >> beam.Map(save_table, self._path)

@@ -22,11 +22,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import uuid
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from balance import _files
 from balance import schemes as schemes_lib
 from balance._errors import invalid, invalid_choice, short_repr
 from balance._version import __version__
@@ -478,34 +478,18 @@ class WeightTable:
     def save(self, path: str) -> str:
         """Writes the table as JSON, atomically: a temp file, then a rename.
 
-        Works with any ``tf.io.gfile`` path (local, ``gs://``, ``ram://``).
+        Local paths and any ``tf.io.gfile`` path (``gs://``, ``ram://``).
         Returns the path.
         """
-        import tensorflow as tf  # noqa: PLC0415 (TF is heavy; only I/O needs it)
-
-        text = self.to_json()
-        directory = path.rsplit("/", 1)[0] if "/" in path else "."
-        if directory and not tf.io.gfile.exists(directory):
-            tf.io.gfile.makedirs(directory)
-        tmp_path = f"{path}.tmp-{uuid.uuid4().hex}"
-        try:
-            with tf.io.gfile.GFile(tmp_path, "w") as handle:
-                handle.write(text)
-            tf.io.gfile.rename(tmp_path, path, overwrite=True)
-        finally:
-            if tf.io.gfile.exists(tmp_path):
-                tf.io.gfile.remove(tmp_path)
+        _files.write_text_atomically(path, self.to_json())
         return path
 
     @classmethod
     def load(cls, path: str) -> "WeightTable":
         """Reads and validates a table written by ``save`` (or the Beam job)."""
-        import tensorflow as tf  # noqa: PLC0415
-
-        if not tf.io.gfile.exists(path):
+        if not _files.exists(path):
             raise invalid("path", "an existing weight table file", path)
-        with tf.io.gfile.GFile(path, "rb") as handle:
-            raw = handle.read()
+        raw = _files.read_bytes(path)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as err:

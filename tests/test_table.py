@@ -51,11 +51,38 @@ def test_save_is_atomic_when_the_rename_fails(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise OSError("simulated crash between write and rename")
 
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="simulated crash"):
+        WeightTable.from_counts([7.0, 8.0, 9.0]).save(path)
+    assert os.listdir(tmp_path) == ["table.json"]  # no temp file left behind
+    assert WeightTable.load(path) == old  # the previous table is intact
+
+
+def test_save_to_a_remote_path_is_atomic_too(monkeypatch):
+    path = "ram://atomic/table.json"
+    old = WeightTable.from_counts([1.0, 2.0])
+    old.save(path)
+
+    def crash(*args, **kwargs):
+        raise OSError("simulated crash between write and rename")
+
     monkeypatch.setattr(tf.io.gfile, "rename", crash)
     with pytest.raises(OSError, match="simulated crash"):
         WeightTable.from_counts([7.0, 8.0, 9.0]).save(path)
-    assert os.listdir(tmp_path) == ["table.json"]
-    assert WeightTable.load(path) == old  # the previous table is intact
+    assert tf.io.gfile.listdir("ram://atomic") == ["table.json"]
+    assert WeightTable.load(path) == old
+
+
+def test_local_tables_need_no_tensorflow(tmp_path):
+    code = (
+        "import sys\n"
+        "from balance import WeightTable\n"
+        f"path = WeightTable.from_counts([3, 1]).save({str(tmp_path / 't.json')!r})\n"
+        "assert WeightTable.load(path).counts.tolist() == [3.0, 1.0]\n"
+        "assert 'tensorflow' not in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_tables_are_immutable():

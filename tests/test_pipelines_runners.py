@@ -146,3 +146,17 @@ def test_import_pipelines_does_not_import_beam():
             "assert 'apache_beam' not in sys.modules, 'beam imported'; "
             "pipelines.ComputeClassStats; assert 'apache_beam' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_local_table_io_does_not_import_tensorflow(tmp_path):
+    # Workers that only write the table (all of them for CSV and Parquet) must
+    # not pay TensorFlow's import; the table round-trips and no temp file is left.
+    path = tmp_path / "sub" / "t.json"
+    code = ("import sys; from balance.table import WeightTable; "
+            "from pipelines._table import load_table, save_table; "
+            "t = WeightTable.from_counts([3.0, 1.0], task='multiclass'); "
+            f"save_table(t, {str(path)!r}); assert load_table({str(path)!r}) == t; "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert [p.name for p in path.parent.iterdir()] == ["t.json"]
+    assert WeightTable.load(str(path)).counts.tolist() == [3.0, 1.0]

@@ -6,8 +6,6 @@ here, before anything is written.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 
 import numpy as np
@@ -82,36 +80,3 @@ def build_table(
     )
     return table.with_precomputed(config.scheme) if config.scheme else table
 
-
-# ``WeightTable.save`` and ``load`` go through ``tf.io.gfile``, so they import
-# TensorFlow: 3-4 s of CPU, paid again by every multi_processing or portable
-# worker that only writes the table (all of them for CSV and Parquet). Local
-# paths need only the standard library; remote ones (gs://...) keep gfile.
-def save_table(table: WeightTable, path: str) -> str:
-    """Writes ``table`` atomically (a temp file, then a rename); returns ``path``."""
-    if "://" in path:
-        return table.save(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, tmp_path = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp-", dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(table.to_json())
-        os.replace(tmp_path, path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-    return path
-
-
-def load_table(path: str) -> WeightTable:
-    """Reads a table written by ``save_table`` (``WeightTable.load`` for remote paths)."""
-    if "://" in path or not os.path.isfile(path):
-        return WeightTable.load(path)  # remote, or missing: its error message
-    with open(path, "rb") as handle:
-        raw = handle.read()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return WeightTable.load(path)  # its error message
-    return WeightTable.from_json(text, source=repr(path))

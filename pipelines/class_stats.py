@@ -27,7 +27,6 @@ from apache_beam.runners.runner import PipelineState
 from balance.schemes import SCHEMES
 from balance.table import TASKS, WeightTable
 from pipelines._config import COMPRESSIONS, FORMATS, LABEL_DTYPES, LABEL_FORMS, StatsConfig
-from pipelines._table import load_table
 from pipelines.readers import METRICS_NAMESPACE
 from pipelines.transforms import ComputeClassStats, WriteWeightTable
 
@@ -112,7 +111,7 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
         raise job_error(err) from err
     if state not in (PipelineState.DONE, None):
         raise RuntimeError(f"The class-statistics job ended in state {state}")
-    table = load_table(args.output)
+    table = WeightTable.load(args.output)
     print(summary(table, _counters(result), time.monotonic() - start, args.output))
     return table
 

@@ -8,7 +8,8 @@ likely cause is known. This mirrors Keras's own messages, e.g.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 def invalid(name: str, expected: str, received: Any, hint: str | None = None) -> ValueError:

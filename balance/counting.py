@@ -21,7 +21,8 @@ integer arrays of rank >= 2 -> dense. Pass ``label_form`` to override.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,7 @@ def count_strings(values: np.ndarray, weights: np.ndarray | None = None) -> dict
         return {}
     uniques, inverse = np.unique(values.astype(str), return_inverse=True)
     counts = np.bincount(inverse.ravel(), weights=weights, minlength=len(uniques))
-    return {str(u): float(c) for u, c in zip(uniques, counts)}
+    return {str(u): float(c) for u, c in zip(uniques, counts, strict=False)}
 
 
 def vocabulary_counts(

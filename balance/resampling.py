@@ -13,8 +13,9 @@ the block). An example with r copies then shows up about
 ``r · batch_size / mixing_window`` times in a batch; a bigger window spreads
 copies further but holds ``mixing_window`` examples in memory and delays the
 first batch. Blocks are sized to split the table's ``num_examples`` evenly
-(see ``even_block_size``), so the last block is not a short one. Randomness comes from ``Dataset.random(seed)``: the same seed
-gives the same stream, and each new iteration (epoch) draws afresh unless
+(see ``even_block_size``), so the last block is not a short one.
+Randomness comes from ``Dataset.random(seed)``: the same seed gives the same
+stream, and each new iteration (epoch) draws afresh unless
 ``redraw_each_epoch=False``.
 """
 

@@ -25,7 +25,7 @@ is 1 and the loss scale, hence the effective learning rate, stays put).
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 

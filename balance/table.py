@@ -22,24 +22,25 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from balance import _files
 from balance import schemes as schemes_lib
 from balance._errors import invalid, invalid_choice, short_repr
-from balance._version import __version__
 from balance._table_fields import (
     check_precomputed,
     counts_from_mapping,
-    finite_number,
     fingerprint_of,
+    finite_number,
     json_numbers,
+    make_provenance,
     parse_constant,
     pos_over_neg,
-    make_provenance,
 )
+from balance._version import __version__
 
 FORMAT_VERSION = 1
 TASKS = ("multiclass", "binary", "multilabel")
@@ -189,7 +190,7 @@ class WeightTable:
         label_dtype: str | None = None,
         inputs: Sequence[str] = (),
         fingerprint: str | None = None,
-    ) -> "WeightTable":
+    ) -> WeightTable:
         """Builds a table from counts given as an array or a dict.
 
         A dict may map class ids (ints, ``0 .. K-1``; missing ids count 0) or
@@ -235,7 +236,7 @@ class WeightTable:
         )
 
     @classmethod
-    def from_labels(cls, labels: Any, **kwargs: Any) -> "WeightTable":
+    def from_labels(cls, labels: Any, **kwargs: Any) -> WeightTable:
         """Counts labels held in memory; see ``balance.counting.count_labels``.
 
         Gives exactly what the Beam job gives on the same data.
@@ -335,7 +336,7 @@ class WeightTable:
             return pos.astype(np.float32), np.ones_like(pos, dtype=np.float32)
         pos = np.empty_like(positives)
         neg = np.empty_like(positives)
-        for i, (n_neg, n_pos) in enumerate(zip(negatives, positives)):
+        for i, (n_neg, n_pos) in enumerate(zip(negatives, positives, strict=False)):
             name = self.class_names[i] if self.class_names else str(i)
             neg[i], pos[i] = schemes_lib.compute_weights(
                 np.array([n_neg, n_pos]),
@@ -399,7 +400,7 @@ class WeightTable:
         present = self.counts[self.counts > 0]
         return float(present.max() / present.min()) if present.size else math.inf
 
-    def with_precomputed(self, scheme: str = "balanced", **options: Any) -> "WeightTable":
+    def with_precomputed(self, scheme: str = "balanced", **options: Any) -> WeightTable:
         """A copy that also stores the weights under ``scheme`` and ``options``."""
         weights = self.class_weights(scheme, **options)
         precomputed = {"scheme": scheme, "options": options, "weights": weights.tolist()}
@@ -425,7 +426,7 @@ class WeightTable:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "WeightTable":
+    def from_dict(cls, data: Mapping[str, Any]) -> WeightTable:
         """Builds and validates a table from ``to_dict`` output."""
         if not isinstance(data, Mapping):
             raise invalid("table", "a JSON object", type(data).__name__)
@@ -465,7 +466,7 @@ class WeightTable:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, *, source: str = "<string>") -> "WeightTable":
+    def from_json(cls, text: str, *, source: str = "<string>") -> WeightTable:
         try:
             data = json.loads(text, parse_constant=parse_constant)
         except ValueError as err:
@@ -485,7 +486,7 @@ class WeightTable:
         return path
 
     @classmethod
-    def load(cls, path: str) -> "WeightTable":
+    def load(cls, path: str) -> WeightTable:
         """Reads and validates a table written by ``save`` (or the Beam job)."""
         if not _files.exists(path):
             raise invalid("path", "an existing weight table file", path)
@@ -505,7 +506,7 @@ class WeightTable:
     def __hash__(self) -> int:
         return hash(self.to_json())
 
-    def content_equal(self, other: "WeightTable") -> bool:
+    def content_equal(self, other: WeightTable) -> bool:
         """Equal apart from provenance creation time."""
         mine, theirs = self.to_dict(), other.to_dict()
         for d in (mine, theirs):

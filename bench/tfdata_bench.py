@@ -90,7 +90,8 @@ def parsed(data_dir: str) -> tf.data.Dataset:
 
 
 def variants(data_dir: str, table: balance.WeightTable, subset: list[int], big_window: int):
-    base = lambda: parsed(data_dir)
+    def base():
+        return parsed(data_dir)
 
     def plain():
         return base().rebatch(BATCH)

@@ -42,7 +42,7 @@ def float_labels(*element):
 def weighted_positive_share(dataset, steps, loss_pos_weight=1.0):
     """Share of the total weight (sample weight x the loss's pos_weight) that positives carry."""
     totals = np.zeros(2)
-    for x, y, *w in dataset.take(steps):
+    for _x, y, *w in dataset.take(steps):
         weight = w[0].numpy() if w else np.ones(len(y))
         totals += [weight[y.numpy() == 0].sum(), loss_pos_weight * weight[y.numpy() == 1].sum()]
     return totals[1] / totals.sum()

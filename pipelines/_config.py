@@ -168,7 +168,7 @@ def split_patterns(patterns: Sequence[str]) -> tuple[str, ...]:
 def fingerprint(shards: Sequence[Shard], sizes: Sequence[int]) -> str:
     """sha256 over sorted paths, sizes and slices: stable across runners."""
     digest = hashlib.sha256()
-    for shard, size in sorted(zip(shards, sizes)):
+    for shard, size in sorted(zip(shards, sizes, strict=False)):
         digest.update(f"{shard.path}\t{size}\t{shard.skip}\t{shard.take}\n".encode())
     return "sha256:" + digest.hexdigest()
 

@@ -160,7 +160,7 @@ class ShardCounter:
             decoded = np.array([_as_str(u) for u in uniques], dtype=object)
             merged, inverse = np.unique(decoded, return_inverse=True)
             sums = np.bincount(inverse.ravel(), weights=counts, minlength=len(merged))
-            names = dict(zip((str(m) for m in merged), to_exact(sums, weighted).tolist()))
+            names = dict(zip((str(m) for m in merged), to_exact(sums, weighted).tolist(), strict=False))
         bad_files = {kind: self.path for kind in self.bad}
         return ClassCounts(
             weighted=weighted,

@@ -147,7 +147,8 @@ def _counters(result) -> dict[str, int]:
 def summary(table: WeightTable, counters: dict[str, int], seconds: float, output: str) -> str:
     """The end-of-job report: examples, classes, extremes, imbalance, bad records, time."""
     order = sorted(range(table.num_classes), key=lambda c: (-table.counts[c], c))
-    name = lambda c: table.class_names[c] if table.class_names else str(c)
+    def name(c):
+        return table.class_names[c] if table.class_names else str(c)
     top = ", ".join(f"{name(c)}: {_number(table.counts[c])}" for c in order[:3])
     low = ", ".join(f"{name(c)}: {_number(table.counts[c])}" for c in order[::-1][:3])
     bad = {k: v for k, v in sorted(counters.items()) if k.startswith("bad_") and v}

@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from balance import WeightTable
 from balance.report import format_table, plot_table

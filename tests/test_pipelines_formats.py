@@ -56,7 +56,7 @@ def test_tfrecord_strings_gzip_and_directory_input(tmp_path, rng):
 def test_tfrecord_weighted_binary(tmp_path, rng):
     labels = (rng.random(N) < 0.1).astype(int)
     weights = rng.integers(1, 9, N) / 4.0  # exact in float32, so sums are exact
-    records = [example(label=y, w=float(w)) for y, w in zip(labels, weights)]
+    records = [example(label=y, w=float(w)) for y, w in zip(labels, weights, strict=False)]
     write_tfrecords(tmp_path / "d", records)
     table = job(tmp_path, "--input", str(tmp_path / "d" / "*"), "--task", "binary", "--weight", "w")
     ref = WeightTable.from_labels(labels, task="binary", sample_weight=weights, label_key="label")

@@ -3,10 +3,10 @@
 import logging
 
 import numpy as np
+from _pipelines_data import example, write_tfrecords
 
 from balance import WeightTable
 from pipelines.class_stats import run
-from _pipelines_data import example, write_tfrecords
 
 
 def test_direct_runner_job_does_not_try_the_prism_download(tmp_path, caplog):

@@ -36,7 +36,7 @@ def dataset(tmp_path_factory):
     p = 1.0 / np.arange(1, 21)
     labels = rng.choice(20, size=N, p=p / p.sum())
     weights = rng.random(N).astype(np.float32)
-    write_tfrecords(root / "d", [example(label=y, w=float(w)) for y, w in zip(labels, weights)],
+    write_tfrecords(root / "d", [example(label=y, w=float(w)) for y, w in zip(labels, weights, strict=False)],
                     shards=5)
     return root, labels, weights.astype(np.float64)
 

@@ -87,7 +87,7 @@ def test_local_tables_need_no_tensorflow(tmp_path):
 
 def test_tables_are_immutable():
     table = WeightTable.from_counts([1.0, 2.0])
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):  # dataclasses.FrozenInstanceError
         table.task = "binary"
     with pytest.raises(ValueError):
         table.counts[0] = 5.0
@@ -305,7 +305,9 @@ BAD_KERAS_WEIGHTS = [
 ]
 
 
-@pytest.mark.parametrize("value, match", [(v, m) for _, v, m in BAD_KERAS_WEIGHTS], ids=[n for n, _, _ in BAD_KERAS_WEIGHTS])
+@pytest.mark.parametrize(
+    "value, match", [(v, m) for _, v, m in BAD_KERAS_WEIGHTS], ids=[n for n, _, _ in BAD_KERAS_WEIGHTS]
+)
 def test_to_keras_class_weight_rejects_bad_input(value, match):
     num_classes = 2 if isinstance(value, dict) and 5 in value else None
     with pytest.raises(ValueError, match=match):

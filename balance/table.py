@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from balance import _files
+from balance import fileio
 from balance import schemes as schemes_lib
 from balance._errors import invalid, invalid_choice, short_repr
 from balance._table_fields import (
@@ -482,15 +482,15 @@ class WeightTable:
         Local paths and any ``tf.io.gfile`` path (``gs://``, ``ram://``).
         Returns the path.
         """
-        _files.write_text_atomically(path, self.to_json())
+        fileio.write_text_atomically(path, self.to_json())
         return path
 
     @classmethod
     def load(cls, path: str) -> WeightTable:
         """Reads and validates a table written by ``save`` (or the Beam job)."""
-        if not _files.exists(path):
+        if not fileio.exists(path):
             raise invalid("path", "an existing weight table file", path)
-        raw = _files.read_bytes(path)
+        raw = fileio.read_bytes(path)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as err:

@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from balance import fileio
 from balance._errors import invalid, invalid_choice
 from balance.schemes import SCHEMES
 from balance.table import TASKS
@@ -146,18 +147,16 @@ class Plan(NamedTuple):
 
 
 def _expand(pattern: str) -> list[str]:
-    import tensorflow as tf
-
     if any(c in pattern for c in _GLOB_CHARS):
-        return [p for p in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(p)]
-    if tf.io.gfile.isdir(pattern):
-        names = sorted(tf.io.gfile.listdir(pattern))
+        return [p for p in fileio.glob(pattern) if not fileio.isdir(p)]
+    if fileio.isdir(pattern):
+        names = sorted(fileio.listdir(pattern))
         base = pattern.rstrip("/")
         return [
             f"{base}/{n}" for n in names
-            if not n.startswith((".", "_")) and not tf.io.gfile.isdir(f"{base}/{n}")
+            if not n.startswith((".", "_")) and not fileio.isdir(f"{base}/{n}")
         ]
-    return [pattern] if tf.io.gfile.exists(pattern) else []
+    return [pattern] if fileio.exists(pattern) else []
 
 
 def split_patterns(patterns: Sequence[str]) -> tuple[str, ...]:
@@ -175,8 +174,6 @@ def fingerprint(shards: Sequence[Shard], sizes: Sequence[int]) -> str:
 
 def plan_inputs(config: StatsConfig) -> Plan:
     """Expands the inputs into sorted shards; fails clearly when there are none."""
-    import tensorflow as tf
-
     if config.format == "tfds":
         return _plan_tfds(config)
     patterns = split_patterns(config.input)
@@ -190,12 +187,11 @@ def plan_inputs(config: StatsConfig) -> Plan:
                           hint="Empty input: nothing to count")
         paths.update(matched)
     shards = tuple(Shard(p) for p in sorted(paths))
-    sizes = [tf.io.gfile.stat(s.path).length for s in shards]
+    sizes = [fileio.size(s.path) for s in shards]
     return Plan(config, shards, patterns, fingerprint(shards, sizes))
 
 
 def _plan_tfds(config: StatsConfig) -> Plan:
-    import tensorflow as tf
     import tensorflow_datasets as tfds
 
     try:
@@ -221,7 +217,7 @@ def _plan_tfds(config: StatsConfig) -> Plan:
     )
     if not shards:
         raise invalid("tfds_split", "a split with at least one file", config.tfds_split)
-    sizes = [tf.io.gfile.stat(s.path).length for s in shards]
+    sizes = [fileio.size(s.path) for s in shards]
     inputs = (f"tfds:{config.tfds_name}/{config.tfds_split}@{builder.data_dir}",)
     return Plan(dataclasses.replace(config, **updates), tuple(sorted(shards)), inputs,
                 fingerprint(shards, sizes))

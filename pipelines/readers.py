@@ -18,6 +18,7 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 
+from balance import fileio
 from balance._errors import invalid
 from pipelines._arrow import arrow_labels, arrow_weights
 from pipelines._config import Shard, StatsConfig
@@ -28,32 +29,20 @@ METRICS_NAMESPACE = "tf_rebalance.class_stats"
 _DETECT_RECORDS = 1000
 
 
-def _is_local(path: str) -> bool:
-    return "://" not in path
-
-
-def _open_binary(path: str) -> Any:
-    if _is_local(path):
-        return open(path, "rb")
-    import tensorflow as tf
-
-    return tf.io.gfile.GFile(path, "rb")
-
-
 def _arrow_file(path: str) -> Any:
     """A pyarrow file: native for local paths, else a ``tf.io.gfile`` handle (gs://...)."""
     import pyarrow as pa
 
-    if _is_local(path):
+    if not fileio.is_remote(path):
         return pa.OSFile(path, "r")
-    return pa.PythonFile(_open_binary(path), mode="r")
+    return pa.PythonFile(fileio.open_binary(path), mode="r")
 
 
 def is_gzip(path: str, compression: str) -> bool:
     """``compression`` is ``auto`` (sniff the GZIP magic bytes), ``gzip`` or ``none``."""
     if compression != "auto":
         return compression == "gzip"
-    with _open_binary(path) as handle:
+    with fileio.open_binary(path) as handle:
         return handle.read(2) == b"\x1f\x8b"
 
 

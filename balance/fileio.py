@@ -1,16 +1,20 @@
-"""File access for weight tables: the standard library for local paths,
-``tf.io.gfile`` for any ``scheme://`` path (``gs://``, ``ram://``, ``hdfs://``).
+"""File access shared by the weight table and the Beam job: the standard
+library for local paths, ``tf.io.gfile`` for any ``scheme://`` path
+(``gs://``, ``ram://``, ``hdfs://``).
 
 Local paths skip ``tf.io.gfile`` only because importing TensorFlow costs
-seconds of CPU, paid by every Beam worker that merely writes a table and by
-every ``rebalance show``; the behaviour (atomic rename, errors) is the same.
+seconds of CPU, paid by every Beam worker that merely writes a table, by the
+planner of a CSV or Parquet job, and by every ``rebalance show``; the
+behaviour (glob, atomic rename) is the same.
 """
 
 from __future__ import annotations
 
+import glob as globlib
 import os
 import tempfile
 import uuid
+from typing import IO
 
 
 def is_remote(path: str) -> bool:
@@ -27,11 +31,28 @@ def exists(path: str) -> bool:
     return _gfile().exists(path) if is_remote(path) else os.path.exists(path)
 
 
+def isdir(path: str) -> bool:
+    return _gfile().isdir(path) if is_remote(path) else os.path.isdir(path)
+
+
+def listdir(path: str) -> list[str]:
+    return _gfile().listdir(path) if is_remote(path) else os.listdir(path)
+
+
+def glob(pattern: str) -> list[str]:
+    return _gfile().glob(pattern) if is_remote(pattern) else globlib.glob(pattern)
+
+
+def size(path: str) -> int:
+    return _gfile().stat(path).length if is_remote(path) else os.path.getsize(path)
+
+
+def open_binary(path: str) -> IO[bytes]:
+    return _gfile().GFile(path, "rb") if is_remote(path) else open(path, "rb")  # noqa: SIM115
+
+
 def read_bytes(path: str) -> bytes:
-    if is_remote(path):
-        with _gfile().GFile(path, "rb") as handle:
-            return handle.read()
-    with open(path, "rb") as handle:
+    with open_binary(path) as handle:
         return handle.read()
 
 

@@ -51,7 +51,7 @@ def train(data, loss, epochs, output_shape=(NUM_LABELS,)):
     model.compile(keras.optimizers.Adam(2e-3), loss,
                   metrics=[losses.Recall(from_logits=True, name="recall"),
                            losses.Precision(from_logits=True, name="precision")])
-    model.fit(data, epochs=epochs, verbose=0)
+    model.fit(data, epochs=epochs, verbose=0, shuffle=False)  # tf.data shuffles
     return model
 
 

@@ -53,7 +53,7 @@ def train(dataset, loss, epochs, steps):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu"),
                               keras.layers.Dense(1)])  # logits
     model.compile(keras.optimizers.Adam(3e-3), loss)
-    model.fit(dataset.map(float_labels), epochs=epochs, steps_per_epoch=steps, verbose=0)
+    model.fit(dataset.map(float_labels), epochs=epochs, steps_per_epoch=steps, verbose=0, shuffle=False)
     return model
 
 

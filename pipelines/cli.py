@@ -21,6 +21,8 @@ def _show(argv: Sequence[str]) -> int:
     parser.add_argument("--normalize", default=None,
                         help="none, sum_to_one, sum_to_num_classes or mean_one (default: per scheme)")
     parser.add_argument("--zero_count", default="error", help="error, zero or max (default: error)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a scheme parameter, e.g. --param beta=0.9999 (repeatable)")
     parser.add_argument("--plot", metavar="OUT.png", help="also write a bar chart of counts and weights")
     parser.add_argument("--max_rows", type=int, default=50)
     args = parser.parse_args(argv)
@@ -31,12 +33,28 @@ def _show(argv: Sequence[str]) -> int:
     if table.task == "multilabel":
         options = {"zero_count": args.zero_count}
     else:
-        options = {"normalize": args.normalize, "zero_count": args.zero_count}
+        options = {"normalize": args.normalize, "zero_count": args.zero_count, **_params(args.param)}
     print(format_table(table, args.scheme, max_rows=args.max_rows, **options))
     if args.plot:
         plot_table(table, args.plot, args.scheme, **options)
         print(f"plot written to {args.plot}")
     return 0
+
+
+def _params(pairs: Sequence[str]) -> dict[str, float]:
+    """``["beta=0.99"]`` -> ``{"beta": 0.99}``; the scheme checks the names."""
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            params[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise ValueError(
+                f"Invalid value for argument `param`. Expected NAME=NUMBER, e.g. beta=0.999. Received: param={pair!r}"
+            )
+    return params
 
 
 def _stats(argv: Sequence[str]) -> int:

@@ -105,7 +105,7 @@ def compare_runs(data: DemoData, table: WeightTable, feature_key: str, label_key
         balance.check_model_outputs(model, table)
         model.compile(keras.optimizers.Adam(1e-3), loss)
         timer = _EpochTimer()
-        model.fit(train_data.repeat(), epochs=epochs, steps_per_epoch=steps, verbose=verbose,
+        model.fit(train_data.repeat(), epochs=epochs, steps_per_epoch=steps, verbose=verbose, shuffle=False,
                   callbacks=[timer])
         timed = timer.seconds[1:] or timer.seconds  # the first epoch includes tracing
         results[name] = {**_score(model, data, table),

@@ -30,6 +30,17 @@ def test_show_prints_counts_shares_weights_and_summary(table_path, capsys):
     assert "examples: 623" in out and "imbalance ratio (largest / smallest non-empty): 166.7" in out
 
 
+def test_show_passes_scheme_parameters(table_path, capsys):
+    assert main(["show", table_path, "--scheme", "effective_number", "--param", "beta=0.5"]) == 0
+    eel = next(line for line in capsys.readouterr().out.splitlines() if " eel " in line)
+    raw = [(1 - 0.5) / (1 - 0.5**n) for n in (500, 120, 3)]
+    assert float(eel.split()[4]) == pytest.approx(3 * raw[2] / sum(raw), rel=1e-5)
+    assert main(["show", table_path, "--param", "beta"]) == 1
+    assert "NAME=NUMBER" in capsys.readouterr().err
+    assert main(["show", table_path, "--param", "gamma=2"]) == 1  # not a parameter of 'balanced'
+    assert "`gamma`" in capsys.readouterr().err
+
+
 def test_show_multilabel_lists_pos_weight(tmp_path, capsys):
     path = WeightTable.from_labels(np.array([[1, 0], [0, 0], [0, 1], [0, 1]]), task="multilabel").save(
         str(tmp_path / "ml.json"))

@@ -174,6 +174,9 @@ def _number(value: float) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: errors become one line on stderr and exit code 1."""
     logging.getLogger().setLevel(logging.INFO)
+    # Beam logs one INFO line per string type hint it meets (our modules use
+    # postponed annotations); they say nothing to the user.
+    logging.getLogger("apache_beam.typehints.native_type_compatibility").setLevel(logging.WARNING)
     try:
         run(argv)
     except ValueError as err:

@@ -56,6 +56,8 @@ class StatsConfig:
       compression: TFRecord/CSV compression; ``auto`` sniffs GZIP magic bytes.
       max_bad_fraction: bad records allowed, as a fraction of records read.
       batch_size: records parsed and counted per vectorised step.
+      read_threads: shards of one bundle read concurrently by one DoFn
+        instance (native readers release the GIL); 1 reads them in turn.
       scheme: optional scheme whose weights are stored in the table.
       tfds_name, tfds_data_dir, tfds_split: a prepared TFDS dataset.
     """
@@ -75,6 +77,7 @@ class StatsConfig:
     compression: str = "auto"
     max_bad_fraction: float = 0.0
     batch_size: int = 8192
+    read_threads: int = 1
     scheme: str | None = None
     tfds_name: str | None = None
     tfds_data_dir: str | None = None
@@ -105,6 +108,8 @@ class StatsConfig:
             raise invalid("max_bad_fraction", "a fraction in [0, 1]", self.max_bad_fraction)
         if self.batch_size < 1:
             raise invalid("batch_size", "a positive int", self.batch_size)
+        if isinstance(self.read_threads, bool) or not isinstance(self.read_threads, int) or self.read_threads < 1:
+            raise invalid("read_threads", "a positive int", self.read_threads)
         form = self.form
         if self.task == "multilabel" and form not in ("id_lists", "multi_hot"):
             raise invalid("label_form", "'id_lists' or 'multi_hot' for task='multilabel'", form)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 import time
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineState
 
 from balance.schemes import SCHEMES
@@ -58,6 +59,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     add("--max_bad_fraction", type=float, default=0.0,
         help="Fraction of bad records allowed (skipped and reported); default 0.")
     add("--batch_size", type=int, default=8192)
+    add("--read_threads", type=int, default=0,
+        help="Shards one worker thread reads at once. 0 (default): all cores for the local "
+        "in-process runner, cores / workers for local multi-process runs, 1 elsewhere (cloud "
+        "runners already run one DoFn thread per core).")
     add("--scheme", choices=SCHEMES, help="Also store this scheme's weights in the table.")
     add("--tfds_name", help="A prepared TFDS dataset (with --format tfds).")
     add("--tfds_data_dir")
@@ -66,7 +71,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> StatsConfig:
+def config_from_args(args: argparse.Namespace, read_threads: int = 1) -> StatsConfig:
     """A validated ``StatsConfig`` from parsed flags."""
     names = tuple(n.strip() for n in args.class_names.split(",")) if args.class_names else None
     return StatsConfig(
@@ -76,7 +81,8 @@ def config_from_args(args: argparse.Namespace) -> StatsConfig:
         class_names=names, label_form=args.label_form, label_dtype=args.label_dtype,
         weight=args.weight, csv_delimiter=args.csv_delimiter, label_delimiter=args.label_delimiter,
         ignore_value=args.ignore_value, compression=args.compression,
-        max_bad_fraction=args.max_bad_fraction, batch_size=args.batch_size, scheme=args.scheme,
+        max_bad_fraction=args.max_bad_fraction, batch_size=args.batch_size,
+        read_threads=args.read_threads or read_threads, scheme=args.scheme,
         tfds_name=args.tfds_name, tfds_data_dir=args.tfds_data_dir, tfds_split=args.tfds_split,
     )
 
@@ -96,12 +102,12 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
       ValueError: bad flags, empty or bad input. Nothing is written then.
     """
     args, beam_args = build_parser().parse_known_args(argv)
-    config = config_from_args(args)
+    options = PipelineOptions(beam_args)
+    config = config_from_args(args, read_threads=_auto_read_threads(options))
     stats = ComputeClassStats(config)
     plan = stats.plan  # fails fast on an empty input, before any worker starts
     logging.getLogger(__name__).info("Counting %r in %d shard(s) of %s", config.label, len(plan.shards), plan.inputs)
     start = time.monotonic()
-    options = PipelineOptions(beam_args)
     pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
     _ = pipeline | "ComputeClassStats" >> stats | "WriteTable" >> WriteWeightTable(args.output)
     try:
@@ -116,6 +122,22 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     return table
 
 
+def _is_local(options: PipelineOptions) -> bool:
+    return options.view_as(StandardOptions).runner in (None, "DirectRunner", "direct")
+
+
+def _auto_read_threads(options: PipelineOptions) -> int:
+    """Cores per local worker: the in-process runner runs a bundle on one thread,
+    so without this a 2-core machine reads one shard at a time. Cloud runners
+    already run a DoFn thread per core, so they keep 1."""
+    if not _is_local(options):
+        return 1
+    direct = options.view_as(DirectOptions)
+    cores = os.cpu_count() or 1
+    workers = 1 if direct.direct_running_mode == "in_memory" else (direct.direct_num_workers or cores)
+    return max(1, cores // workers)
+
+
 def _local_runner(options: PipelineOptions):
     """The FnApiRunner for DirectRunner jobs; None (the options decide) otherwise.
 
@@ -125,7 +147,7 @@ def _local_runner(options: PipelineOptions):
     to the runner DirectRunner would end up with (it honours
     ``--direct_num_workers`` and ``--direct_running_mode``).
     """
-    if options.view_as(StandardOptions).runner not in (None, "DirectRunner", "direct"):
+    if not _is_local(options):
         return None
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner  # noqa: PLC0415
 

@@ -12,11 +12,16 @@ Each DoFn emits one ``ClassCounts`` per shard. Heavy imports happen in
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from balance import fileio
 from balance._errors import invalid
@@ -57,13 +62,35 @@ class _CountShards(beam.DoFn):
         self._shards = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "shards")
         self._bad = {k: beam.metrics.Metrics.counter(METRICS_NAMESPACE, f"bad_{k}") for k in BAD_KINDS}
 
+    def start_bundle(self) -> None:
+        self._pending: list[Shard] = []
+
     def process(self, shard: Shard) -> Iterator[ClassCounts]:
-        counts = self.count(Shard(*shard)).finish()
+        if self._config.read_threads == 1:
+            yield self._report(self.count(Shard(*shard)))
+        else:
+            self._pending.append(Shard(*shard))
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        # The shards of a bundle are read concurrently: the native readers
+        # (tf.data, pyarrow) release the GIL, so a worker thread that Beam gives
+        # a whole bundle still uses its cores. Errors propagate from map().
+        if not self._pending:
+            return
+        threads = min(self._config.read_threads, len(self._pending))
+        with ThreadPoolExecutor(threads) as pool:
+            counters = list(pool.map(self.count, self._pending))
+        self._pending = []
+        for counter in counters:  # metrics are reported from the bundle's thread
+            yield WindowedValue(self._report(counter), MIN_TIMESTAMP, (GlobalWindow(),))
+
+    def _report(self, counter: ShardCounter) -> ClassCounts:
+        counts = counter.finish()
         self._records.inc(counts.records)
         self._shards.inc()
         for kind, count in counts.bad.items():
             self._bad[kind].inc(count)
-        yield counts
+        return counts
 
     def count(self, shard: Shard) -> ShardCounter:
         raise NotImplementedError
@@ -78,6 +105,7 @@ class ReadTFRecordCounts(_CountShards):
 
         self._tf = tf
         self._parsers: dict = {}
+        self._parsers_lock = threading.Lock()
 
     def count(self, shard: Shard) -> ShardCounter:
         tf, config = self._tf, self._config
@@ -130,9 +158,10 @@ class ReadTFRecordCounts(_CountShards):
     def _parser(self, label_dtype, weight_dtype):
         """A parse function per dtype pair, traced once per worker (not per shard)."""
         key = (label_dtype, weight_dtype)
-        if key not in self._parsers:
-            self._parsers[key] = self._make_parser(label_dtype, weight_dtype)
-        return self._parsers[key]
+        with self._parsers_lock:  # shards of a bundle may be read on several threads
+            if key not in self._parsers:
+                self._parsers[key] = self._make_parser(label_dtype, weight_dtype)
+            return self._parsers[key]
 
     def _make_parser(self, label_dtype, weight_dtype):
         tf, label, weight = self._tf, self._config.label, self._config.weight

@@ -6,10 +6,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from _pipelines_data import example, write_tfrecords
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from balance import WeightTable
-from pipelines.class_stats import run
+from pipelines.class_stats import _auto_read_threads, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,3 +43,27 @@ def test_local_csv_job_runs_without_importing_tensorflow(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert output.exists()
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ([], os.cpu_count() or 1),
+    (["--runner", "DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"],
+     max(1, (os.cpu_count() or 1) // 2)),
+    (["--runner", "PortableRunner", "--job_endpoint=localhost:1"], 1),
+])
+def test_read_threads_default_to_cores_per_local_worker(flags, expected):
+    assert _auto_read_threads(PipelineOptions(flags)) == expected
+
+
+def test_read_threads_one_and_many_give_the_same_table(tmp_path):
+    labels = np.arange(60) % 7
+    files = write_tfrecords(tmp_path / "d", [example(label=int(y)) for y in labels], shards=4)
+    tables = [
+        run(["--input", ",".join(files), "--output", str(tmp_path / f"t{n}.json"), "--read_threads", str(n)])
+        for n in (1, 3)
+    ]
+    assert tables[0].content_equal(tables[1])
+    np.testing.assert_array_equal(tables[1].counts, WeightTable.from_labels(labels).counts)
+    with pytest.raises(ValueError, match=r"`read_threads`. Expected a positive int"):
+        run(["--input", ",".join(files), "--output", str(tmp_path / "bad.json"), "--read_threads", "-2"])
+    assert not (tmp_path / "bad.json").exists()

@@ -68,21 +68,30 @@ class _CountShards(beam.DoFn):
     def process(self, shard: Shard) -> Iterator[ClassCounts]:
         if self._config.read_threads == 1:
             yield self._report(self.count(Shard(*shard)))
-        else:
-            self._pending.append(Shard(*shard))
+            return
+        self._pending.append(Shard(*shard))
+        if len(self._pending) == self._config.read_threads:
+            yield from self._read_pending()
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
-        # The shards of a bundle are read concurrently: the native readers
-        # (tf.data, pyarrow) release the GIL, so a worker thread that Beam gives
-        # a whole bundle still uses its cores. Errors propagate from map().
+        for counts in self._read_pending():
+            yield WindowedValue(counts, MIN_TIMESTAMP, (GlobalWindow(),))
+
+    def _read_pending(self) -> list[ClassCounts]:
+        """Reads up to ``read_threads`` shards concurrently.
+
+        The in-process runner hands a DoFn a whole bundle on one thread; the
+        native readers (tf.data, pyarrow) release the GIL, so reading a few
+        shards at once uses the worker's cores. At most ``read_threads``
+        partial counts are held at a time, so memory stays O(classes).
+        Errors propagate from ``map``; metrics are reported from this thread.
+        """
         if not self._pending:
-            return
-        threads = min(self._config.read_threads, len(self._pending))
-        with ThreadPoolExecutor(threads) as pool:
+            return []
+        with ThreadPoolExecutor(len(self._pending)) as pool:
             counters = list(pool.map(self.count, self._pending))
         self._pending = []
-        for counter in counters:  # metrics are reported from the bundle's thread
-            yield WindowedValue(self._report(counter), MIN_TIMESTAMP, (GlobalWindow(),))
+        return [self._report(counter) for counter in counters]
 
     def _report(self, counter: ShardCounter) -> ClassCounts:
         counts = counter.finish()

@@ -57,6 +57,11 @@ def read_bytes(path: str) -> bytes:
 
 
 def write_text_atomically(path: str, text: str) -> None:
+    """``write_atomically`` for UTF-8 text."""
+    write_atomically(path, text.encode("utf-8"))
+
+
+def write_atomically(path: str, data: bytes) -> None:
     """Writes a temp file beside ``path``, then renames it over ``path``.
 
     A crash at any point leaves either the old file or the new one, never a
@@ -69,8 +74,8 @@ def write_text_atomically(path: str, text: str) -> None:
             gfile.makedirs(directory)
         tmp_path = f"{path}.tmp-{uuid.uuid4().hex}"
         try:
-            with gfile.GFile(tmp_path, "w") as handle:
-                handle.write(text)
+            with gfile.GFile(tmp_path, "wb") as handle:
+                handle.write(data)
             gfile.rename(tmp_path, path, overwrite=True)
         finally:
             if gfile.exists(tmp_path):
@@ -80,8 +85,8 @@ def write_text_atomically(path: str, text: str) -> None:
     os.makedirs(directory, exist_ok=True)
     handle, tmp_path = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp-", dir=directory)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
         os.replace(tmp_path, path)
     finally:
         if os.path.exists(tmp_path):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 
+from balance import fileio
 from balance._errors import invalid
 from balance.table import WeightTable
 
@@ -82,9 +85,8 @@ def plot_table(table: WeightTable, path: str, scheme: str = "balanced", **option
     if table.class_names and len(x) <= 40:
         bottom.set_xticks(x, table.class_names, rotation=60, ha="right", fontsize=8)
     fig.tight_layout()
-    import tensorflow as tf  # noqa: PLC0415 (gfile for remote paths)
-
-    with tf.io.gfile.GFile(path, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=100)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100)
     plt.close(fig)
+    fileio.write_atomically(path, png.getvalue())
     return path

@@ -54,6 +54,15 @@ def test_show_writes_a_png(table_path, tmp_path):
     assert main(["show", table_path, "--plot", png]) == 0
     with open(png, "rb") as handle:
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert sorted(os.listdir(tmp_path)) == ["plot.png", "table.json"]  # no temp file left
+
+
+def test_show_plots_to_a_remote_path(table_path):
+    import tensorflow as tf
+
+    assert main(["show", table_path, "--plot", "ram://plots/table.png"]) == 0
+    with tf.io.gfile.GFile("ram://plots/table.png", "rb") as handle:
+        assert handle.read(4) == b"\x89PNG"
 
 
 def test_show_reports_a_bad_table_and_a_bad_option(tmp_path, table_path, capsys):

@@ -61,7 +61,9 @@ class Labels:
       form: ``"sparse"``, ``"dense"``, ``"one_hot"`` or ``"multi_hot"``.
       default_weight: None (unknown labels are an error) or their weight.
       lookup: string tables: the class-name hash table.
-      batched: whether the input's elements are batches.
+      batched: whether the input's elements are batches; None for labels
+        with no single class per example (dense ids: tokens, pixels), which
+        are only weighted, elementwise.
     """
 
     table: WeightTable
@@ -71,7 +73,7 @@ class Labels:
     form: str
     default_weight: float | None
     lookup: Any
-    batched: bool
+    batched: bool | None
 
     @classmethod
     def resolve(
@@ -264,7 +266,7 @@ def _resolve_form(table: WeightTable, spec: tf.TensorSpec, label_form: str) -> s
     return "sparse"
 
 
-def _is_batched(spec: tf.TensorSpec, form: str) -> bool:
+def _is_batched(spec: tf.TensorSpec, form: str) -> bool | None:
     """Batched input has one more axis than one example's label.
 
     One example's label is a scalar id or a ``(1,)`` column (sparse), a
@@ -274,7 +276,7 @@ def _is_batched(spec: tf.TensorSpec, form: str) -> bool:
     """
     rank = spec.shape.rank
     if form == "dense":
-        return bool(rank)
+        return None
     if rank is None:
         raise invalid("label", "a label of known rank", f"spec {spec}",
                       hint="Give the dataset static shapes (e.g. with tf.ensure_shape in a map)")
@@ -287,7 +289,5 @@ def _is_batched(spec: tf.TensorSpec, form: str) -> bool:
             return False
     extra = rank - per_example
     if extra not in (0, 1):
-        raise invalid("label", f"{form} labels with one class per example, unbatched or batched", f"shape {spec.shape}",
-                      hint="Dense labels (tokens, pixels) cannot be resampled per example; say label_form='dense' "
-                      "and use method='weight'")
+        return None  # ids per token or pixel: weights only
     return extra == 1

@@ -135,7 +135,8 @@ def rebalance(
         return _multilabel(dataset, labels, method, target, scheme, scheme_params, sampling_strength,
                            epoch_size, repeat_threshold, batch_size, options)
     plan = sampling_plan(table, target, scheme=scheme, scheme_params=scheme_params,
-                         sampling_strength=sampling_strength, epoch_size=epoch_size or "keep")
+                         sampling_strength=sampling_strength, epoch_size=epoch_size or "keep",
+                         repeat_threshold=repeat_threshold)
     weight_of = None if method == "resample" else weight_fn(labels, weights=plan.weights)
     factors = None if method == "weight" else plan.factors
     return build_stream(dataset, labels, factors=factors, finish=finisher(labels, weight_of),

@@ -151,9 +151,10 @@ def build_stream(
         positive_int("batch_size", batch_size)
     options = options or SamplerOptions()
     finish = finish or (lambda element: element)
-    if labels.form == "dense":
+    if labels.batched is None:
         if factors is not None:
-            raise invalid("label_form", "per-example labels for resampling", "dense",
+            raise invalid("label", "labels with one class per example, unbatched or batched, for resampling",
+                          f"{labels.form} labels of shape {labels.spec.shape}",
                           hint="Dense labels (tokens, pixels) have no single class per example; use method='weight'")
         if batch_size is not None:
             raise invalid("batch_size", "None for dense labels (batch the input yourself)", batch_size,

@@ -120,6 +120,11 @@ class Labels:
             raise invalid("label", "a function for elements that are neither (x, y) tuples nor dicts", None,
                           hint=f"The element is a {type(element_spec).__name__}")
         spec = _traced_label_spec(dataset, key, fn)
+        if isinstance(spec, (Mapping, tuple, list)):
+            raise invalid("table", "one table per output for labels that are a dict or tuple of outputs",
+                          "a single WeightTable",
+                          hint=f"The labels are {type(spec).__name__} {short_repr(list(spec))}: pass e.g. "
+                          "{'a': table_a, 'b': table_b}, keyed like the model's outputs")
         if not isinstance(spec, tf.TensorSpec):
             raise invalid("label", "a dense tensor label", type(spec).__name__,
                           hint="Ragged or sparse labels: convert them in a label function (e.g. to multi-hot)")
@@ -140,8 +145,9 @@ class Labels:
         form = _resolve_form(table, spec, label_form)
         _check_width(table, spec, form)
         lookup = _string_lookup(table, spec, label_form) if spec.dtype == tf.string else None
+        batched = _is_batched(spec, form) if spec.shape.rank is not None else None
         return cls(table=table, key=None, fn=None, spec=spec, form=form,
-                   default_weight=check_on_unknown(on_unknown), lookup=lookup, batched=False)
+                   default_weight=check_on_unknown(on_unknown), lookup=lookup, batched=batched)
 
     # ------------------------------------------------------------- elements
     def split(self, element: Any) -> tuple[Any, tf.Tensor, tf.Tensor | None]:

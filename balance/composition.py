@@ -26,7 +26,8 @@ import tensorflow as tf
 
 from balance._errors import invalid, invalid_choice
 from balance._labels import Label, Labels, OnUnknown
-from balance.resampling import DEFAULT_MIXING_WINDOW, SamplerOptions, build_stream
+from balance.multi_output import is_multi_output, rebalance_outputs
+from balance.resampling import DEFAULT_MIXING_WINDOW, SamplerOptions, build_stream, factor_fn
 from balance.sample_weights import finisher, weight_fn
 from balance.table import WeightTable
 from balance.targets import EpochSize, Target, sampling_plan
@@ -53,6 +54,7 @@ def rebalance(
     repeat_threshold: float | None = None,
     mixing_window: int | None = None,
     redraw_each_epoch: bool | None = None,
+    resample_on: Any = None,
 ) -> tf.data.Dataset:
     """Rebalances a dataset for ``model.fit``: resample, weight, or both exactly.
 
@@ -72,7 +74,10 @@ def rebalance(
     Args:
       dataset: ``(x, y)`` or ``(x, y, w)`` tuples (TFDS ``as_supervised``),
         or dicts with the label under ``label``.
-      table: the data's counts.
+      table: the data's counts; for a model with several outputs, one table
+        per output, keyed like the labels (``{"a": table_a, "b": table_b}``
+        for ``(x, {"a": y_a, "b": y_b})`` elements or dicts holding the label
+        keys; a tuple of tables for tuple labels). See ``balance.multi_output``.
       method: ``"resample"``, ``"weight"`` or ``"both"`` (default).
       target: the class mix training should see; see
         ``balance.targets.resolve_target``. Default ``"uniform"``.
@@ -97,10 +102,15 @@ def rebalance(
       mixing_window: resampling: examples over which duplicates are spread
         (default 8192).
       redraw_each_epoch: resampling: False repeats the same draw every epoch.
+      resample_on: several outputs only: the head whose classes drive the
+        sampler (exact for that head); default the largest of the heads'
+        repeat factors.
 
     Returns:
       ``(x, y, sample_weight)`` when weights are attached (``"weight"``,
       ``"both"``), ``(x, y)`` otherwise (``(x, y, w)`` if the input had w).
+      With several outputs, y and sample_weight are dicts (or tuples) keyed
+      like the labels.
 
     Raises:
       ValueError: for bad options, or options the method cannot use, before
@@ -125,11 +135,18 @@ def rebalance(
                "redraw_each_epoch": redraw_each_epoch}
     if method == "weight":
         _refuse_unused(sampler, "method='weight' (it does not resample)")
-    labels = Labels.resolve(dataset, table, label=label, label_form=label_form, on_unknown=on_unknown)
     options = SamplerOptions(
         seed=seed, mixing_window=DEFAULT_MIXING_WINDOW if mixing_window is None else mixing_window,
         redraw_each_epoch=True if redraw_each_epoch is None else redraw_each_epoch,
     )
+    if is_multi_output(table):
+        _refuse_unused({"label": label, "scheme": scheme, "scheme_params": scheme_params,
+                        "repeat_threshold": repeat_threshold}, "several outputs (labels are found by the table keys)")
+        return rebalance_outputs(dataset, table, method=method, target=target, sampling_strength=sampling_strength,
+                                 batch_size=batch_size, label_form=label_form, on_unknown=on_unknown,
+                                 epoch_size=epoch_size, resample_on=resample_on, options=options)
+    _refuse_unused({"resample_on": resample_on}, "a single table (one output)")
+    labels = Labels.resolve(dataset, table, label=label, label_form=label_form, on_unknown=on_unknown)
 
     if table.task == "multilabel":
         return _multilabel(dataset, labels, method, target, scheme, scheme_params, sampling_strength,
@@ -138,8 +155,8 @@ def rebalance(
                          sampling_strength=sampling_strength, epoch_size=epoch_size or "keep",
                          repeat_threshold=repeat_threshold)
     weight_of = None if method == "resample" else weight_fn(labels, weights=plan.weights)
-    factors = None if method == "weight" else plan.factors
-    return build_stream(dataset, labels, factors=factors, finish=finisher(labels, weight_of),
+    factor_of = None if method == "weight" else factor_fn(labels, plan.factors)
+    return build_stream(dataset, labels, factor_of=factor_of, finish=finisher(labels, weight_of),
                         batch_size=batch_size, options=options)
 
 
@@ -164,13 +181,14 @@ def _multilabel(dataset, labels, method, target, scheme, scheme_params, sampling
     if method == "weight":
         _refuse_unused({"repeat_threshold": repeat_threshold}, "method='weight' (it does not resample)")
         weight_of = weight_fn(labels, scheme=scheme or "balanced", scheme_params=scheme_params)
-        return build_stream(dataset, labels, factors=None, finish=finisher(labels, weight_of), batch_size=batch_size)
+        return build_stream(dataset, labels, factor_of=None, finish=finisher(labels, weight_of),
+                            batch_size=batch_size)
     if scheme is not None:
         raise invalid("scheme", "None for method='resample' on a multilabel table", scheme,
                       hint="Repeat factors come from label frequencies; set repeat_threshold")
     plan = sampling_plan(labels.table, sampling_strength=sampling_strength, epoch_size=epoch_size or "keep_all",
                          repeat_threshold=repeat_threshold)
-    return build_stream(dataset, labels, factors=plan.factors, finish=finisher(labels, None),
+    return build_stream(dataset, labels, factor_of=factor_fn(labels, plan.factors), finish=finisher(labels, None),
                         batch_size=batch_size, options=options)
 
 

@@ -45,6 +45,7 @@ from balance.targets import Target, sampling_plan
 
 DEFAULT_MIXING_WINDOW = 8192
 Finish = Callable[[Any], Any]
+FactorFn = Callable[[Any], tf.Tensor]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,26 +134,28 @@ def resample(
     plan = sampling_plan(table, target, scheme=scheme, scheme_params=scheme_params, epoch_size=epoch_size,
                          repeat_threshold=repeat_threshold)
     options = SamplerOptions(seed=seed, mixing_window=mixing_window, redraw_each_epoch=redraw_each_epoch)
-    return build_stream(dataset, labels, factors=plan.factors, finish=None, batch_size=batch_size, options=options)
+    return build_stream(dataset, labels, factor_of=factor_fn(labels, plan.factors), finish=None,
+                        batch_size=batch_size, options=options)
 
 
 def build_stream(
     dataset: tf.data.Dataset,
     labels: Labels,
     *,
-    factors: np.ndarray | None,
+    factor_of: FactorFn | None,
     finish: Finish | None,
     batch_size: int | None,
     options: SamplerOptions | None = None,
 ) -> tf.data.Dataset:
-    """Resamples by ``factors`` (None: no resampling), applies ``finish`` to
-    every block or batch, and cuts the output as the module docstring says."""
+    """Resamples by ``factor_of`` (labels -> copies per example; None: no
+    resampling), applies ``finish`` to every block or batch, and cuts the
+    output as the module docstring says."""
     if batch_size is not None:
         positive_int("batch_size", batch_size)
     options = options or SamplerOptions()
     finish = finish or (lambda element: element)
     if labels.batched is None:
-        if factors is not None:
+        if factor_of is not None:
             raise invalid("label", "labels with one class per example, unbatched or batched, for resampling",
                           f"{labels.form} labels of shape {labels.spec.shape}",
                           hint="Dense labels (tokens, pixels) have no single class per example; use method='weight'")
@@ -162,7 +165,7 @@ def build_stream(
         return dataset.map(lambda *e: finish(unpack(e)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     block = even_block_size(options.mixing_window, labels.table.num_examples)
 
-    if factors is None:
+    if factor_of is None:
         if labels.batched:
             ds = dataset if batch_size is None else dataset.rebatch(batch_size)
         else:
@@ -171,7 +174,7 @@ def build_stream(
         return out if labels.batched or batch_size else out.unbatch()
 
     out_batch = batch_size or (_static_batch(labels.spec) if labels.batched else None)
-    resample_block = _block_sampler(labels, factors)
+    resample_block = _block_sampler(labels, factor_of)
     blocks = dataset.rebatch(block) if labels.batched else dataset.batch(block)
     seeds = tf.data.Dataset.random(seed=options.seed, rerandomize_each_iteration=options.redraw_each_epoch).batch(2)
     out = tf.data.Dataset.zip((blocks, seeds)).map(
@@ -180,7 +183,8 @@ def build_stream(
     return out.rebatch(out_batch) if out_batch else out.unbatch()
 
 
-def _block_sampler(labels: Labels, factors: np.ndarray) -> Callable[[Any, tf.Tensor], Any]:
+def factor_fn(labels: Labels, factors: np.ndarray) -> FactorFn:
+    """labels -> the mean number of copies of each example (shape ``(B,)``)."""
     factors_t = tf.constant(np.asarray(factors, np.float32))
 
     def factor_of(y: tf.Tensor) -> tf.Tensor:
@@ -193,6 +197,10 @@ def _block_sampler(labels: Labels, factors: np.ndarray) -> Callable[[Any, tf.Ten
             per_example = tf.where(known, tf.gather(factors_t, ids), 1.0)
         return tf.reshape(per_example, [-1])
 
+    return factor_of
+
+
+def _block_sampler(labels: Labels, factor_of: FactorFn) -> Callable[[Any, tf.Tensor], Any]:
     def resample_block(block: Any, seed_pair: tf.Tensor) -> Any:
         r = factor_of(labels.get(block))
         seeds = tf.random.experimental.stateless_split(seed_pair, 2)

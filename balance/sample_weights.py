@@ -159,7 +159,7 @@ def attach_sample_weights(
     """
     labels = Labels.resolve(dataset, table, label=label, label_form=label_form, on_unknown=on_unknown)
     weight_of = weight_fn(labels, scheme=scheme, scheme_params=scheme_params, weights=weights)
-    return build_stream(dataset, labels, factors=None, finish=finisher(labels, weight_of), batch_size=batch_size)
+    return build_stream(dataset, labels, factor_of=None, finish=finisher(labels, weight_of), batch_size=batch_size)
 
 
 def _vector(weights: Any, k: int) -> np.ndarray:

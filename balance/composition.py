@@ -192,27 +192,43 @@ def _multilabel(dataset, labels, method, target, scheme, scheme_params, sampling
                         batch_size=batch_size, options=options)
 
 
-def check_model_outputs(model: Any, table: WeightTable) -> int | None:
+def check_model_outputs(model: Any, table: WeightTable | Mapping[str, WeightTable]) -> int | dict[str, int] | None:
     """Checks, before training, that a Keras model has one output per class.
 
     Multiclass: K outputs; binary: 1 (sigmoid) or 2 (softmax); multilabel: K
-    (a trailing axis of 1 after them is allowed, for per-label weights).
+    (a trailing axis of 1 after them is allowed, for per-label weights). For
+    a model with several outputs, pass one table per output name.
 
     Returns:
-      The model's number of outputs, or None when it is not known yet (an
-      unbuilt subclassed model).
+      The model's number of outputs (a dict per output name for several
+      tables), or None when it is not known yet (an unbuilt subclassed model).
 
     Raises:
-      ValueError: when the count disagrees with the table.
+      ValueError: when the count disagrees with the table, naming the output.
 
     Example:
       >>> balance.check_model_outputs(model, table)  # before model.fit
       4
+      >>> balance.check_model_outputs(two_heads, {"a": table_a, "b": table_b})
+      {'a': 2, 'b': 3}
     """
+    if isinstance(table, Mapping):
+        names = list(getattr(model, "output_names", None) or [])
+        outputs = list(getattr(model, "outputs", None) or [])
+        unknown = sorted(set(table) - set(names))
+        if unknown or len(names) != len(outputs):
+            raise invalid("table", f"keys among the model's output names {names}", sorted(table),
+                          hint=f"No model output named {unknown}" if unknown else None)
+        shapes = dict(zip(names, (tuple(o.shape) for o in outputs), strict=True))
+        return {name: _check_width(shapes[name], t, f"model output {name!r}") for name, t in table.items()}
     try:
         shape = tuple(model.outputs[0].shape) if getattr(model, "outputs", None) else tuple(model.output_shape)
     except (AttributeError, ValueError, TypeError):
         return None
+    return _check_width(shape, table, "model")
+
+
+def _check_width(shape: tuple[Any, ...], table: WeightTable, what: str) -> int | None:
     if table.task == "multilabel" and len(shape) >= 3 and shape[-1] == 1:
         shape = shape[:-1]
     outputs = shape[-1] if shape else None
@@ -222,7 +238,7 @@ def check_model_outputs(model: Any, table: WeightTable) -> int | None:
     allowed = (1, 2) if table.task == "binary" else (k,)
     if outputs not in allowed:
         raise invalid(
-            "model", f"{' or '.join(map(str, allowed))} outputs for the table's {k} {table.task} classes",
+            what, f"{' or '.join(map(str, allowed))} outputs for the table's {k} {table.task} classes",
             f"{outputs} outputs (output shape {shape})",
             hint="The model and the weight table disagree on the number of classes",
         )

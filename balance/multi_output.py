@@ -142,7 +142,7 @@ class Heads:
         return element[0], element[1], element[2] if len(element) == 3 else None
 
     def items(self, labels: Any) -> list[tuple[Any, Labels | None, tf.Tensor]]:
-        return [(name, head, labels[name]) for name, head in zip(self.names, self.heads)]
+        return [(name, head, labels[name]) for name, head in zip(self.names, self.heads, strict=True)]
 
     def pack(self, values: dict[Any, tf.Tensor]) -> Any:
         return tuple(values[n] for n in self.names) if self.as_tuple else {n: values[n] for n in self.names}
@@ -164,13 +164,13 @@ def rebalance_outputs(
 ) -> tf.data.Dataset:
     """``balance.rebalance`` with one table per output; see the module docstring."""
     heads = Heads.resolve(dataset, tables, label_form=label_form, on_unknown=on_unknown)
-    with_table = [n for n, h in zip(heads.names, heads.heads) if h is not None]
+    with_table = [n for n, h in zip(heads.names, heads.heads, strict=True) if h is not None]
     if resample_on is not None and resample_on not in with_table:
         raise invalid("resample_on", f"one of the heads with a table {short_repr(with_table)}", resample_on)
     if any(h.table.task == "multilabel" for h in heads.heads if h is not None) and method == "both":
         raise invalid("method", "'resample' or 'weight' when a head has a multilabel table", method)
     plans = {}
-    for name, head in zip(heads.names, heads.heads):
+    for name, head in zip(heads.names, heads.heads, strict=True):
         if head is None:
             continue
         sampled_on = method != "weight" and resample_on in (None, name)
@@ -184,7 +184,7 @@ def rebalance_outputs(
 
     factor_of = None
     if method != "weight":
-        per_head = {n: factor_fn(h, plans[n].factors) for n, h in zip(heads.names, heads.heads)
+        per_head = {n: factor_fn(h, plans[n].factors) for n, h in zip(heads.names, heads.heads, strict=True)
                     if h is not None and resample_on in (None, n)}
 
         def factor_of(labels: Any) -> tf.Tensor:
@@ -193,7 +193,7 @@ def rebalance_outputs(
 
     weighters = {}
     if method != "resample":
-        for name, head in zip(heads.names, heads.heads):
+        for name, head in zip(heads.names, heads.heads, strict=True):
             if head is not None:
                 multilabel = head.table.task == "multilabel"
                 weighters[name] = weight_fn(head, scheme="balanced") if multilabel else weight_fn(

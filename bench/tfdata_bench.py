@@ -92,8 +92,13 @@ SPEC = {"label": tf.io.FixedLenFeature([], tf.int64), "x": tf.io.FixedLenFeature
 
 
 def parsed(files: list[str], parse_batch: int) -> tf.data.Dataset:
+    """Parsed dicts {label, head_b, x}; head_b is a second, balanced 3-class head."""
+    def parse(records):
+        example = tf.io.parse_example(records, SPEC)
+        return {**example, "head_b": (example["label"] * 7) % 3}
+
     ds = tf.data.TFRecordDataset(files, num_parallel_reads=len(files))
-    return ds.batch(parse_batch).map(lambda b: tf.io.parse_example(b, SPEC), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(parse_batch).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def images(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -116,12 +121,12 @@ def shapes(files, x, labels, img):
     }
 
 
-def pipelines_for(shape: str, source, mode: str, table: balance.WeightTable):
+def pipelines_for(shape: str, source, mode: str, table: balance.WeightTable, table_b: balance.WeightTable):
     """[(variant name, builder)] for one input shape: plain, (limit), ours x 3."""
     def plain():
         return source() if mode == "batched" else source().shuffle(SHUFFLE, seed=0).batch(BATCH)
 
-    def ours(method):
+    def ours(method, two_heads=False):
         def build():
             ds = source()
             if method == "weight" and mode != "batched":
@@ -129,7 +134,8 @@ def pipelines_for(shape: str, source, mode: str, table: balance.WeightTable):
             kwargs = {} if mode == "after" else {"batch_size": BATCH}
             if method != "weight":
                 kwargs["seed"] = 0
-            out = balance.rebalance(ds, table, method=method, **kwargs)
+            tables = {"label": table, "head_b": table_b} if two_heads else table
+            out = balance.rebalance(ds, tables, method=method, **kwargs)
             return out.batch(BATCH) if mode == "after" else out
         return build
 
@@ -138,14 +144,22 @@ def pipelines_for(shape: str, source, mode: str, table: balance.WeightTable):
         block = DEFAULT_MIXING_WINDOW
         out.append(("limit", lambda: source().shuffle(SHUFFLE, seed=0).batch(block).unbatch().batch(BATCH)))
     out += [(method, ours(method)) for method in METHODS]
+    if shape in ("A", "B"):
+        out += [(f"{method}, two heads", ours(method, two_heads=True)) for method in ("both", "weight")]
     return out
 
 
 def split(element):
-    """(ids, labels, weights or None) of one batch, whatever its structure."""
+    """(ids, labels, weights or None) of one batch, whatever its structure.
+
+    Two-head output: the first head's labels and weights (the other head's
+    are pulled too, so the consumer pays for them)."""
     if isinstance(element, dict):
         return element["x"], element["label"], None
     x, y, w = element if len(element) == 3 else (*element, None)
+    if isinstance(y, dict):
+        _ = y["head_b"].numpy(), w["head_b"].numpy() if w is not None else None
+        y, w = y["label"], w["label"] if w is not None else None
     return (x["x"] if isinstance(x, dict) else x), y, w
 
 
@@ -221,6 +235,7 @@ def main(argv=None) -> int:
     chosen = args.shapes.split(",")
     img = images(x, labels) if "D" in chosen else None
     table = balance.WeightTable.from_labels(labels)
+    table_b = balance.WeightTable.from_labels((labels * 7) % 3)
     k = args.classes
     consumers = args.consumers.split(",")
     print(f"{args.examples:,} examples, {k} classes at 1:{args.imbalance:g}; batch {BATCH}; "
@@ -230,7 +245,7 @@ def main(argv=None) -> int:
     all_shapes = shapes(files, x, labels, img)
     for shape in chosen:
         source, mode = all_shapes[shape]
-        variants = pipelines_for(shape, source, mode, table)
+        variants = pipelines_for(shape, source, mode, table, table_b)
         bare = {name: [] for name, _ in variants}
         if "bare" in consumers:
             for _ in range(args.repeats):  # variants take turns, so they share the machine's load alike
@@ -260,7 +275,8 @@ def main(argv=None) -> int:
                          fit_rate, fit_rate / base_fit if fit_rate else None, l1, copies))
             print("  " + " | ".join(_cells(rows[-1])), flush=True)
 
-    print("\n| shape | variant | bare ex/s | bare vs plain | bare vs plain, CPU time | fit ex/s | fit vs plain | L1 to target | max copies/batch |")
+    print("\n| shape | variant | bare ex/s | bare vs plain | bare vs plain, CPU time | fit ex/s | fit vs plain "
+          "| L1 to target | max copies/batch |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print("| " + " | ".join(_cells(row)) + " |")
@@ -270,8 +286,8 @@ def main(argv=None) -> int:
 def _cells(row):
     shape, name, rate, ratio, cpu_ratio, fit_rate, fit_ratio, l1, copies = row
     fmt = lambda v, f: "-" if v is None else f.format(v)  # noqa: E731
-    return [shape, name, fmt(rate, "{:,.0f}"), fmt(ratio, "{:.2f}x"), fmt(cpu_ratio, "{:.2f}x"), fmt(fit_rate, "{:,.0f}"),
-            fmt(fit_ratio, "{:.2f}x"), fmt(l1, "{:.4f}"), str(copies)]
+    return [shape, name, fmt(rate, "{:,.0f}"), fmt(ratio, "{:.2f}x"), fmt(cpu_ratio, "{:.2f}x"),
+            fmt(fit_rate, "{:,.0f}"), fmt(fit_ratio, "{:.2f}x"), fmt(l1, "{:.4f}"), str(copies)]
 
 
 if __name__ == "__main__":

@@ -144,8 +144,8 @@ class ReadTFRecordCounts(_CountShards):
     def _detect_dtypes(self, shard: Shard, compression: str) -> tuple[Any, Any]:
         """Label and weight dtypes: from the flags, else from the first records."""
         tf, config = self._tf, self._config
-        kinds = {"int": "int64_list", "string": "bytes_list"}
-        label_kind = kinds.get(config.label_dtype)
+        # Int labels may be stored as whole-number floats (float_list), so int is detected too.
+        label_kind = "bytes_list" if config.label_dtype == "string" else None
         weight_kind = None
         if label_kind is None or config.weight:
             for record in self._dataset(shard, compression).take(_DETECT_RECORDS):
@@ -155,12 +155,14 @@ class ReadTFRecordCounts(_CountShards):
                     continue
                 if label_kind is None and config.label in features:
                     kind = features[config.label].WhichOneof("kind")
-                    label_kind = kind if kind in ("int64_list", "bytes_list") else None
+                    if config.label_dtype == "int" and kind == "bytes_list":
+                        kind = "int64_list"  # strings are then wrong_type records
+                    label_kind = kind if kind in ("int64_list", "bytes_list", "float_list") else None
                 if config.weight and weight_kind is None and config.weight in features:
                     weight_kind = features[config.weight].WhichOneof("kind")
                 if label_kind and (weight_kind or not config.weight):
                     break
-        label_dtype = tf.string if label_kind == "bytes_list" else tf.int64
+        label_dtype = {"bytes_list": tf.string, "float_list": tf.float32}.get(label_kind, tf.int64)
         weight_dtype = tf.int64 if weight_kind == "int64_list" else tf.float32
         return label_dtype, weight_dtype
 
@@ -197,21 +199,32 @@ class ReadTFRecordCounts(_CountShards):
     def _fast(self, shard: Shard, compression: str, parse) -> ShardCounter:
         tf = self._tf
         counter = ShardCounter(self._config, shard.path)
+
+        def sized(serialized):  # record bytes, to check the file was read to its end
+            return tf.reduce_sum(tf.strings.length(serialized, unit="BYTE")), parse(serialized)
+
         dataset = (
             self._dataset(shard, compression)
             .batch(self._config.batch_size)
-            .map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .map(sized, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .prefetch(tf.data.AUTOTUNE)
         )
-        for parsed in dataset:
+        records = payload = 0
+        for nbytes, parsed in dataset:
+            records += int(parsed[1].shape[0])
+            payload += int(nbytes)
             self._add(counter, parsed)
+        check_complete(shard, bool(compression), records, payload)
         return counter
 
     def _careful(self, shard: Shard, compression: str, parse) -> ShardCounter:
         """Re-reads a shard that has bad records, classifying them one by one."""
         tf = self._tf
         counter = ShardCounter(self._config, shard.path)
+        records = payload = 0
         for batch in self._dataset(shard, compression).batch(self._config.batch_size):
+            records += int(batch.shape[0])
+            payload += sum(map(len, batch.numpy()))
             try:
                 self._add(counter, parse(batch))
                 continue
@@ -227,6 +240,7 @@ class ReadTFRecordCounts(_CountShards):
                         self._add(counter, parse(tf.constant([record])))
                     except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
                         counter.add_bad("unparsable", 1)
+        check_complete(shard, bool(compression), records, payload)
         return counter
 
     def _classify(self, counter: ShardCounter, record: bytes, kinds: dict) -> str | None:
@@ -247,6 +261,62 @@ class ReadTFRecordCounts(_CountShards):
         if bad:
             counter.add_bad(bad, 1)
         return bad
+
+
+def check_complete(shard: Shard, gzip: bool, records: int, payload: int) -> None:
+    """Fails unless the reader consumed the whole shard.
+
+    ``tf.data.TFRecordDataset`` stops silently at a partial record header (1 to
+    11 stray bytes at the end, as an interrupted copy leaves) and at a GZIP
+    stream cut in its trailer. Every record is framed by 16 bytes (length, two
+    CRCs), so a whole file is ``sum(len + 16)`` bytes: for an uncompressed file
+    this costs one stat; for GZIP the trailer's size field is compared (and only
+    if it differs, e.g. several gzip members, the stream is decompressed again).
+    A TFDS slice with ``take`` must yield ``take`` records.
+    """
+    if shard.take >= 0:
+        if records < shard.take:
+            raise invalid("input", "complete TFRecord files", shard.path,
+                          hint=f"Truncated: expected {shard.take} records after skipping {shard.skip}, "
+                          f"the file ended after {records}")
+        return
+    if shard.skip:
+        return  # the skipped records' sizes are unknown; nothing cheap to compare
+    end = payload + 16 * records
+    if gzip:
+        problem = _gzip_problem(shard.path, end)
+        if problem:
+            raise invalid("input", "complete GZIP TFRecord files", shard.path,
+                          hint=f"{problem} (after {records} whole record(s))")
+        return
+    size = fileio.size(shard.path)
+    if size != end:
+        raise invalid("input", "complete TFRecord files", shard.path,
+                      hint=f"Torn tail: the last whole record ends at byte offset {end} but the file has "
+                      f"{size} bytes ({size - end} stray bytes, e.g. from an interrupted copy)")
+
+
+def _gzip_problem(path: str, end: int) -> str | None:
+    """None if the GZIP stream ends cleanly and holds exactly ``end`` bytes."""
+    import gzip
+    import zlib
+
+    size = fileio.size(path)
+    with fileio.open_binary(path) as handle:
+        handle.seek(max(0, size - 4))
+        if size >= 18 and int.from_bytes(handle.read(4), "little") == end % (1 << 32):
+            return None
+    total = 0
+    try:
+        with fileio.open_binary(path) as raw, gzip.GzipFile(fileobj=raw) as stream:
+            while chunk := stream.read(8 << 20):
+                total += len(chunk)
+    except (EOFError, OSError, zlib.error) as err:
+        return f"The GZIP stream does not end cleanly: {err}"
+    if total != end:
+        return (f"Torn tail: the decompressed stream has {total} bytes, the last whole record ends at "
+                f"decompressed byte offset {end}")
+    return None
 
 
 def _kind_of(dtype) -> str:

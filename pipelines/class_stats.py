@@ -29,8 +29,8 @@ from balance import fileio
 from balance._errors import invalid
 from balance.schemes import SCHEMES
 from balance.table import TASKS, WeightTable
-from pipelines._flags import beam_parser, flags_of, refuse_unknown
 from pipelines._config import COMPRESSIONS, FORMATS, LABEL_DTYPES, LABEL_FORMS, StatsConfig
+from pipelines._flags import beam_parser, flags_of, refuse_unknown
 from pipelines.readers import METRICS_NAMESPACE
 from pipelines.transforms import ComputeClassStats, WriteWeightTable
 

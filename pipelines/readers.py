@@ -28,6 +28,7 @@ from balance._errors import invalid
 from pipelines._arrow import arrow_labels, arrow_weights
 from pipelines._config import Shard, StatsConfig
 from pipelines._shard import ShardCounter
+from pipelines._tfrecord_check import check_complete
 from pipelines.combiners import BAD_KINDS, ClassCounts
 
 METRICS_NAMESPACE = "tf_rebalance.class_stats"
@@ -261,62 +262,6 @@ class ReadTFRecordCounts(_CountShards):
         if bad:
             counter.add_bad(bad, 1)
         return bad
-
-
-def check_complete(shard: Shard, gzip: bool, records: int, payload: int) -> None:
-    """Fails unless the reader consumed the whole shard.
-
-    ``tf.data.TFRecordDataset`` stops silently at a partial record header (1 to
-    11 stray bytes at the end, as an interrupted copy leaves) and at a GZIP
-    stream cut in its trailer. Every record is framed by 16 bytes (length, two
-    CRCs), so a whole file is ``sum(len + 16)`` bytes: for an uncompressed file
-    this costs one stat; for GZIP the trailer's size field is compared (and only
-    if it differs, e.g. several gzip members, the stream is decompressed again).
-    A TFDS slice with ``take`` must yield ``take`` records.
-    """
-    if shard.take >= 0:
-        if records < shard.take:
-            raise invalid("input", "complete TFRecord files", shard.path,
-                          hint=f"Truncated: expected {shard.take} records after skipping {shard.skip}, "
-                          f"the file ended after {records}")
-        return
-    if shard.skip:
-        return  # the skipped records' sizes are unknown; nothing cheap to compare
-    end = payload + 16 * records
-    if gzip:
-        problem = _gzip_problem(shard.path, end)
-        if problem:
-            raise invalid("input", "complete GZIP TFRecord files", shard.path,
-                          hint=f"{problem} (after {records} whole record(s))")
-        return
-    size = fileio.size(shard.path)
-    if size != end:
-        raise invalid("input", "complete TFRecord files", shard.path,
-                      hint=f"Torn tail: the last whole record ends at byte offset {end} but the file has "
-                      f"{size} bytes ({size - end} stray bytes, e.g. from an interrupted copy)")
-
-
-def _gzip_problem(path: str, end: int) -> str | None:
-    """None if the GZIP stream ends cleanly and holds exactly ``end`` bytes."""
-    import gzip
-    import zlib
-
-    size = fileio.size(path)
-    with fileio.open_binary(path) as handle:
-        handle.seek(max(0, size - 4))
-        if size >= 18 and int.from_bytes(handle.read(4), "little") == end % (1 << 32):
-            return None
-    total = 0
-    try:
-        with fileio.open_binary(path) as raw, gzip.GzipFile(fileobj=raw) as stream:
-            while chunk := stream.read(8 << 20):
-                total += len(chunk)
-    except (EOFError, OSError, zlib.error) as err:
-        return f"The GZIP stream does not end cleanly: {err}"
-    if total != end:
-        return (f"Torn tail: the decompressed stream has {total} bytes, the last whole record ends at "
-                f"decompressed byte offset {end}")
-    return None
 
 
 def _kind_of(dtype) -> str:

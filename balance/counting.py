@@ -49,11 +49,16 @@ def whole_ids(values: np.ndarray, where: str | None = None) -> np.ndarray:
     """
     values = np.asarray(values)
     if values.dtype.kind == "f":
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isfinite(values) | (values != np.floor(values)) | (np.abs(values) >= _EXACT_FLOAT)
+        bad = not_whole(values)
         if bad.any():
             raise invalid("labels", WHOLE_IDS, float(values[bad].flat[0]), hint=where)
     return values.astype(np.int64, copy=False)
+
+
+def not_whole(values: np.ndarray) -> np.ndarray:
+    """Mask of float values that are not exact whole numbers (fractional, NaN, inf, beyond 2**53)."""
+    with np.errstate(invalid="ignore"):
+        return ~np.isfinite(values) | (values != np.floor(values)) | (np.abs(values) >= _EXACT_FLOAT)
 
 
 def count_ids(ids: np.ndarray, num_classes: int, weights: np.ndarray | None = None) -> np.ndarray:
@@ -133,7 +138,11 @@ def count_labels(
         raise invalid_choice("task", TASKS, task)
     if label_form not in LABEL_FORMS:
         raise invalid_choice("label_form", LABEL_FORMS, label_form)
+    if ignore_value is not None and (isinstance(ignore_value, bool) or not isinstance(ignore_value, (int, np.integer))):
+        raise invalid("ignore_value", "an int class id", ignore_value)
     if class_names is not None and num_classes is None:
+        if isinstance(class_names, (str, bytes)) or not hasattr(class_names, "__len__"):
+            raise invalid("class_names", "a list of names, one per class", class_names)
         num_classes = len(class_names)
     array, ragged = _as_array(labels)
     num_examples_unweighted = len(array) if not ragged else len(labels)
@@ -176,6 +185,8 @@ def count_labels(
                 weights.reshape((-1,) + (1,) * (ids.ndim - 1)), ids.shape
             ).ravel()
         ids = ids.ravel()
+        if ignore_value is not None and form != "dense":
+            raise invalid("ignore_value", "None unless label_form='dense'", ignore_value)
         if ignore_value is not None:
             keep = ids != ignore_value
             ids = ids[keep]
@@ -254,7 +265,10 @@ def _resolve_form(label_form: str, task: str, array: np.ndarray, ragged: bool) -
 def _check_weights(sample_weight: Any, n: int) -> np.ndarray | None:
     if sample_weight is None:
         return None
-    weights = np.asarray(sample_weight, dtype=np.float64)
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise invalid("sample_weight", "numbers, one weight per example", short_repr(np.ravel(sample_weight))) from None
     if weights.shape != (n,):
         raise invalid("sample_weight", f"shape ({n},), one weight per example", weights.shape)
     if not np.all(np.isfinite(weights)) or np.any(weights < 0):
@@ -266,8 +280,7 @@ def _check_integral(array: np.ndarray) -> None:
     if array.dtype.kind not in "iubf":
         raise invalid("labels", "integer class ids or strings", f"dtype {array.dtype}")
     if array.dtype.kind == "f":
-        with np.errstate(invalid="ignore"):
-            bad = np.argwhere(~np.isfinite(array) | (array != np.floor(array)))
+        bad = np.argwhere(not_whole(array))
         hint = None if not bad.size else f"Found at index {tuple(int(i) for i in bad[0])}" + (
             "; for one-hot or soft labels pass label_form='one_hot'" if array.ndim == 2 else "")
         whole_ids(array, hint)

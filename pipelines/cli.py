@@ -7,6 +7,7 @@ and ``demo`` import their modules only when called.
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
 import sys
 from collections.abc import Sequence
@@ -104,7 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if argv else 2
     command = COMMANDS.get(argv[0])
     if command is None:
-        print(f"rebalance: unknown command {argv[0]!r}.\n{usage}", file=sys.stderr)
+        close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
+        suggestion = f" Did you mean {close[0]!r}?" if close else ""
+        print(f"rebalance: unknown command {argv[0]!r}.{suggestion}\n{usage}", file=sys.stderr)
         return 2
     try:
         return command[0](argv[1:])

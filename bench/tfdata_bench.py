@@ -134,7 +134,10 @@ def pipelines_for(shape: str, source, mode: str, table: balance.WeightTable, tab
             kwargs = {} if mode == "after" else {"batch_size": BATCH}
             if method != "weight":
                 kwargs["seed"] = 0
-            tables = {"label": table, "head_b": table_b} if two_heads else table
+            tables = table
+            if two_heads:  # the second head rides along; sampling (if any) is on the first
+                tables = {"label": table, "head_b": table_b}
+                kwargs.update(resample_on="label") if method != "weight" else None
             out = balance.rebalance(ds, tables, method=method, **kwargs)
             return out.batch(BATCH) if mode == "after" else out
         return build
@@ -206,6 +209,8 @@ def fit_pass(ds: tf.data.Dataset, steps: int, image: bool, num_classes: int) -> 
         e = e[0] if len(e) == 1 else e
         if isinstance(e, dict):
             return {"x": e["x"]}, e["label"]
+        if isinstance(e[1], dict):  # two heads: this one-output model trains on the first
+            e = (e[0],) + tuple(part["label"] for part in e[1:])
         if isinstance(e[0], dict):
             return ({"x": e[0]["x"]},) + tuple(e[1:])
         return e if image else (({"x": e[0]},) + tuple(e[1:]))

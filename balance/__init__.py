@@ -6,6 +6,7 @@ Imports neither Apache Beam nor the other tf-rebalance packages.
 from balance._version import __version__
 from balance.counting import count_labels
 from balance.keras_interop import to_keras_class_weight
+from balance.recall_report import per_class_recall, plot_recall_by_frequency
 from balance.schemes import NORMALIZATIONS, SCHEMES, ZERO_COUNT_POLICIES, compute_weights
 from balance.table import FORMAT_VERSION, TASKS, WeightTable
 from balance.targets import SamplingPlan, expected_epoch_size, resolve_target, sampling_plan
@@ -15,6 +16,7 @@ from balance.targets import SamplingPlan, expected_epoch_size, resolve_target, s
 _LAZY = {
     "rebalance": "balance.composition",
     "check_model_outputs": "balance.composition",
+    "model_recall": "balance.recall_report",
     "resample": "balance.resampling",
     "attach_sample_weights": "balance.sample_weights",
     "sample_weight_fn": "balance.sample_weights",
@@ -44,6 +46,9 @@ __all__ = [
     "compute_weights",
     "count_labels",
     "expected_epoch_size",
+    "model_recall",
+    "per_class_recall",
+    "plot_recall_by_frequency",
     "rebalance",
     "resample",
     "resolve_target",

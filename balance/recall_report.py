@@ -8,14 +8,13 @@ rebalancing should lift the left side without sinking the right.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from balance import fileio
 from balance._errors import invalid
+from balance.report import pyplot, save_png
 from balance.table import WeightTable
 
 
@@ -76,14 +75,7 @@ def plot_recall_by_frequency(table: WeightTable, recalls: Mapping[str, Any], pat
     Raises:
       ImportError: when matplotlib is missing, naming the extra to install.
     """
-    try:
-        import matplotlib  # noqa: PLC0415 (optional dependency)
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
-        raise ImportError(
-            "Plotting needs matplotlib. Install the plot extra: pip install 'tf-rebalance[plot]'") from None
+    plt = pyplot()
     if not isinstance(path, str) or not path.endswith(".png"):
         raise invalid("path", "a path ending in .png", path)
     if table.task == "multilabel":
@@ -106,9 +98,4 @@ def plot_recall_by_frequency(table: WeightTable, recalls: Mapping[str, Any], pat
     ax.set_title(title or f"Per-class recall against class frequency ({k} classes)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=100)
-    plt.close(fig)
-    fileio.write_atomically(path, png.getvalue())
-    return path
+    return save_png(fig, path)

@@ -57,15 +57,7 @@ def plot_table(table: WeightTable, path: str, scheme: str = "balanced", **option
     Raises:
       ImportError: when matplotlib is missing, naming the extra to install.
     """
-    try:
-        import matplotlib  # noqa: PLC0415 (optional dependency)
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
-        raise ImportError(
-            "Plotting needs matplotlib. Install the plot extra: pip install 'tf-rebalance[plot]'"
-        ) from None
+    plt = pyplot()
     if not path.endswith(".png"):
         raise invalid("plot", "a path ending in .png", path)
     if table.task == "multilabel":
@@ -84,9 +76,28 @@ def plot_table(table: WeightTable, path: str, scheme: str = "balanced", **option
     bottom.set_xlabel("class")
     if table.class_names and len(x) <= 40:
         bottom.set_xticks(x, table.class_names, rotation=60, ha="right", fontsize=8)
+    return save_png(fig, path)
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend, or an ImportError naming the extra."""
+    try:
+        import matplotlib  # noqa: PLC0415 (optional dependency)
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        raise ImportError(
+            "Plotting needs matplotlib. Install the plot extra: pip install 'tf-rebalance[plot]'"
+        ) from None
+    return plt
+
+
+def save_png(fig, path: str) -> str:
+    """Writes ``fig`` as a PNG atomically (local or ``gs://``) and closes it."""
     fig.tight_layout()
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=100)
-    plt.close(fig)
+    pyplot().close(fig)
     fileio.write_atomically(path, png.getvalue())
     return path

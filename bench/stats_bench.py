@@ -12,8 +12,16 @@ TFRecord, Parquet and CSV in a temp dir, then times, each in a fresh process:
 It prints medians, the ratios (c)/(a), (b)/(c), (c)/(d) and peak RSS, then
 the peak RSS of (c) on N and on ``--memory_factor`` x N TFRecord examples.
 
+``--dask`` compares, on TFRecord only, (a), (c) and the job on a warm Dask
+``LocalCluster`` (workers started and TensorFlow imported before the clock
+starts) of 1 worker x 1 thread and 2 workers x 1 thread, with the peak RSS of
+each worker; then the per-worker peak RSS of 2 workers at each ``--rss_sizes``.
+Its data is generated once and kept under ``--keep`` (default
+/tmp/tf_rebalance_bench), one directory per size and shard count.
+
   python bench/stats_bench.py                      # N = 1M, 3 repeats
   python bench/stats_bench.py --n 200000 --repeats 1 --memory_factor 0
+  python bench/stats_bench.py --dask --n 8000000 --shards 8 --repeats 3
 """
 
 from __future__ import annotations
@@ -131,10 +139,45 @@ def ours(directory: str, fmt: str, workers: int, out: str) -> None:
         run(flags)
 
 
+def _warm_worker() -> None:
+    import tensorflow  # noqa: F401
+
+    import pipelines.readers  # noqa: F401
+
+
+def _worker_peak_rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+
+
+def on_dask(directory: str, workers: int, out: str, repeats: int) -> dict:
+    """The job ``repeats`` times on a warm LocalCluster of ``workers`` x 1 thread."""
+    from dask.distributed import Client, LocalCluster
+
+    from pipelines.class_stats import run
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        client.run(_warm_worker)
+        flags = ["--input", os.path.join(directory, "tfrecord", "*"), "--output", out,
+                 "--runner", "dask", "--dask_address", cluster.scheduler_address]
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                run(flags)
+            times.append(time.perf_counter() - start)
+        workers_rss = sorted(client.run(_worker_peak_rss_mb).values())
+    return {"times": times, "rss_mb": peak_rss_mb(), "worker_rss_mb": workers_rss}
+
+
 def worker(variant: str, directory: str, repeats: int) -> None:
     """Runs one variant ``repeats`` times in this process; prints times and peak RSS."""
     fmt, kind = variant.split(":")
     out = os.path.join(directory, f"table-{fmt}-{kind}.json")
+    if kind.startswith("dask"):
+        print(json.dumps(on_dask(directory, int(kind[4:]), out, repeats)))
+        return
     call = {
         "limit": lambda: limit_tfrecord(directory) if fmt == "tfrecord" else limit_arrow(directory, fmt),
         "naive": lambda: naive_beam(directory),
@@ -179,6 +222,49 @@ def measure(variant: str, directory: str, repeats: int) -> dict:
     return result
 
 
+# ------------------------------------------------------------------ dask
+def kept_data(root: str, n: int, shards: int) -> str:
+    """TFRecord data of ``n`` examples in ``shards`` files, generated once under ``root``."""
+    directory = os.path.join(root, f"n{n}_s{shards}")
+    if not os.path.exists(os.path.join(directory, "DONE")):
+        shutil.rmtree(directory, ignore_errors=True)
+        start = time.perf_counter()
+        generate(directory, n, shards, ["tfrecord"])
+        open(os.path.join(directory, "DONE"), "w").close()
+        print(f"Generated {n:,} examples in {shards} shards under {directory} "
+              f"({time.perf_counter() - start:.1f} s)", flush=True)
+    return directory
+
+
+def dask_main(args: argparse.Namespace) -> None:
+    root = args.keep or "/tmp/tf_rebalance_bench"
+    directory = kept_data(root, args.n, args.shards)
+    print(f"{args.n:,} TFRecord examples in {args.shards} shards; {os.cpu_count()} CPUs; "
+          f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
+    res = {}
+    for kind in ("limit", "ours1", "dask1", "dask2"):
+        res[kind] = measure(f"tfrecord:{kind}", directory, args.repeats)
+        r = res[kind]
+        workers = f", workers {' / '.join(f'{m:.0f}' for m in r['worker_rss_mb'])} MB" if "worker_rss_mb" in r else ""
+        print(f"  {kind}: median {r['median']:.2f} s of {[round(t, 2) for t in r['times']]}, "
+              f"peak RSS {r['rss_mb']:.0f} MB{workers}; load {os.getloadavg()[0]:.2f}", flush=True)
+    limit, direct, one, two = (res[k]["median"] for k in ("limit", "ours1", "dask1", "dask2"))
+    print("\n| input | (a) tf.data limit | (c) DirectRunner in process | Dask 1 worker x 1 thread "
+          "| Dask 2 workers x 1 thread | 1 -> 2 workers | 2 workers / (c) | peak RSS per worker (1 / 2 workers) |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {args.n / 1e6:g}M TFRecord, {args.shards} shards | {limit:.2f} s | {direct:.2f} s | {one:.2f} s "
+          f"| {two:.2f} s | {one / two:.2f}x | {two / direct:.2f} "
+          f"| {res['dask1']['worker_rss_mb'][0]:.0f} / "
+          f"{' + '.join(f'{m:.0f}' for m in res['dask2']['worker_rss_mb'])} MB |")
+    sizes = [int(x) for x in args.rss_sizes.split(",") if x]
+    if sizes:
+        print("\nPeak RSS per worker, 2 warm workers x 1 thread (1 run each):")
+    for n in sizes:
+        r = measure("tfrecord:dask2", kept_data(root, n, args.shards), 1)
+        print(f"  N={n:,}: {' / '.join(f'{m:.0f}' for m in r['worker_rss_mb'])} MB "
+              f"({r['median']:.2f} s; load {os.getloadavg()[0]:.2f})", flush=True)
+
+
 # ------------------------------------------------------------------ main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -188,12 +274,20 @@ def main() -> None:
     parser.add_argument("--formats", default="tfrecord,parquet,csv")
     parser.add_argument("--memory_factor", type=int, default=10,
                         help="Also measure (c)'s peak RSS on factor x N TFRecord examples; 0 skips.")
-    parser.add_argument("--keep", help="Directory for the generated data (default: a temp dir).")
+    parser.add_argument("--keep", help="Directory for the generated data (default: a temp dir; "
+                        "with --dask, /tmp/tf_rebalance_bench).")
+    parser.add_argument("--dask", action="store_true",
+                        help="TFRecord on a warm Dask LocalCluster (1 and 2 workers) beside (a) and (c).")
+    parser.add_argument("--rss_sizes", default="1000000,10000000",
+                        help="With --dask: sizes at which to measure the per-worker peak RSS (2 workers).")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args.worker, args.data, args.repeats)
+        return
+    if args.dask:
+        dask_main(args)
         return
 
     formats = args.formats.split(",")

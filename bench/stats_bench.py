@@ -157,7 +157,7 @@ def on_dask(directory: str, workers: int, out: str, repeats: int) -> dict:
     from pipelines.class_stats import run
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         client.run(_warm_worker)
         flags = ["--input", os.path.join(directory, "tfrecord", "*"), "--output", out,
                  "--runner", "dask", "--dask_address", cluster.scheduler_address]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,10 +109,17 @@ def cluster(setup: DaskSetup | None, options: Any) -> Iterator[None]:
         return
     from dask.distributed import LocalCluster  # noqa: PLC0415
 
-    with LocalCluster(n_workers=setup.workers, threads_per_worker=setup.threads_per_worker,
-                      processes=True, host="127.0.0.1", dashboard_address=None) as local:
-        _dask_options(options).address = local.scheduler_address
-        yield
+    # The cluster's own INFO lines (ports, worker start and stop) say nothing to a user of the job.
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        with LocalCluster(n_workers=setup.workers, threads_per_worker=setup.threads_per_worker,
+                          processes=True, host="127.0.0.1", dashboard_address=":0") as local:
+            _dask_options(options).address = local.scheduler_address
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def close_client(result: Any) -> None:

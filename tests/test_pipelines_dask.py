@@ -36,7 +36,7 @@ WEIGHTS = RNG.random(N).astype(np.float32).astype(np.float64)
 
 def _local_cluster() -> distributed.LocalCluster:
     return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                    host="127.0.0.1", dashboard_address=None)
+                                    host="127.0.0.1", dashboard_address=":0")
 
 
 @pytest.fixture(scope="module")
@@ -180,14 +180,16 @@ def test_dask_flags_are_checked(data, tmp_path, flags, message):
 
 
 def test_worker_killed_mid_job_recovers_with_the_exact_table(data, tmp_path):
-    direct = job(data, "tfrecord", "tfrecord-direct")
+    # Parquet, so that the restarted worker does not import TensorFlow again; a worker's
+    # first task takes seconds (it imports Beam), so the kill lands while it runs.
+    direct = job(data, "parquet", "parquet-direct")
     output = tmp_path / "killed.json"
     outcome: dict = {}
 
     def submit(address):
         try:
-            outcome["table"] = run(["--input", str(data / "tfrecord" / "*"), "--weight", "w",
-                                    "--output", str(output), *on_dask(address)])
+            outcome["table"] = run(["--input", str(data / "parquet" / "*"), "--format", "parquet",
+                                    "--weight", "w", "--output", str(output), *on_dask(address)])
         except Exception as err:  # noqa: BLE001 (a clear failure is acceptable, checked below)
             outcome["error"] = err
 
@@ -199,9 +201,9 @@ def test_worker_killed_mid_job_recovers_with_the_exact_table(data, tmp_path):
         while victim is None and thread.is_alive() and time.monotonic() < deadline:
             busy = [w for w, keys in client.processing().items() if keys]
             victim = busy[0] if busy else None
-            time.sleep(0.02)
+            time.sleep(0.01)
         assert victim is not None, "no task was seen running"
-        os.kill(pids[victim], signal.SIGKILL)  # mid-task: workers import TensorFlow in their first task
+        os.kill(pids[victim], signal.SIGKILL)
         thread.join(timeout=300)
         assert not thread.is_alive()
     if "error" in outcome:  # allowed, if clear, and then nothing is written

@@ -33,6 +33,8 @@ from pipelines.combiners import BAD_KINDS, ClassCounts
 
 METRICS_NAMESPACE = "tf_rebalance.class_stats"
 _DETECT_RECORDS = 1000
+_PARSERS: dict = {}
+_PARSERS_LOCK = threading.Lock()
 
 
 def _arrow_file(path: str) -> Any:
@@ -114,8 +116,8 @@ class ReadTFRecordCounts(_CountShards):
         import tensorflow as tf
 
         self._tf = tf
-        self._parsers: dict = {}
-        self._parsers_lock = threading.Lock()
+        # Shared by the DoFn instances of a process: the DaskRunner sets up a DoFn per task.
+        self._parsers, self._parsers_lock = _PARSERS, _PARSERS_LOCK
 
     def count(self, shard: Shard) -> ShardCounter:
         tf, config = self._tf, self._config
@@ -166,8 +168,8 @@ class ReadTFRecordCounts(_CountShards):
         return label_dtype, weight_dtype
 
     def _parser(self, label_dtype, weight_dtype):
-        """A parse function per dtype pair, traced once per worker (not per shard)."""
-        key = (label_dtype, weight_dtype)
+        """A parse function per feature and dtype pair, traced once per worker process (not per shard)."""
+        key = (self._config.label, self._config.weight, label_dtype, weight_dtype)
         with self._parsers_lock:  # shards of a bundle may be read on several threads
             if key not in self._parsers:
                 self._parsers[key] = self._make_parser(label_dtype, weight_dtype)

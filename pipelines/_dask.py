@@ -115,7 +115,7 @@ def cluster(setup: DaskSetup | None, options: Any) -> Iterator[None]:
     logger.setLevel(max(level, logging.WARNING))
     try:
         with LocalCluster(n_workers=setup.workers, threads_per_worker=setup.threads_per_worker,
-                          processes=True, host="127.0.0.1", dashboard_address=":0") as local:
+                          processes=True, host="127.0.0.1", dashboard_address=None) as local:
             _dask_options(options).address = local.scheduler_address
             yield
     finally:

@@ -36,7 +36,7 @@ WEIGHTS = RNG.random(N).astype(np.float32).astype(np.float64)
 
 def _local_cluster() -> distributed.LocalCluster:
     return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                    host="127.0.0.1", dashboard_address=":0")
+                                    host="127.0.0.1", dashboard_address=None)
 
 
 @pytest.fixture(scope="module")

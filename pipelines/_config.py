@@ -2,8 +2,9 @@
 
 ``StatsConfig`` is a frozen, picklable value that every DoFn carries.
 ``plan_inputs`` expands the input patterns (or a TFDS split) into a sorted list
-of ``Shard``s and a fingerprint of the input (paths and sizes). It runs once,
-where the pipeline is constructed.
+of ``Shard``s (Parquet row groups and CSV byte ranges, see ``pipelines._split``)
+and a fingerprint of the input files (paths and sizes). It runs once, where the
+pipeline is constructed.
 """
 
 from __future__ import annotations
@@ -26,12 +27,15 @@ _GLOB_CHARS = "*?["
 
 
 class Shard(NamedTuple):
-    """One unit of reading work: a file, a Parquet row group or a TFDS file slice."""
+    """One unit of reading work: a file, a Parquet row group, a TFDS file slice or a
+    CSV byte range (``[start, end)``, cut at line boundaries when read; ``end`` -1: whole file)."""
 
     path: str
     row_group: int = -1
     skip: int = 0
     take: int = -1
+    start: int = 0
+    end: int = -1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +55,8 @@ class StatsConfig:
       label_dtype: ``int``, ``string`` or ``auto`` (from the data).
       weight: optional example-weight feature or column.
       csv_delimiter: CSV field delimiter.
+      csv_split_bytes: CSV files larger than this are read as byte ranges of
+        about this size, one task each; 0 reads every file whole.
       label_delimiter: separator of ids inside one CSV cell (list forms).
       ignore_value: a dense-label id not to count (e.g. 255 in masks).
       compression: TFRecord/CSV compression; ``auto`` sniffs GZIP magic bytes.
@@ -72,6 +78,7 @@ class StatsConfig:
     label_dtype: str = "auto"
     weight: str | None = None
     csv_delimiter: str = ","
+    csv_split_bytes: int = 64 << 20
     label_delimiter: str = "|"
     ignore_value: int | None = None
     compression: str = "auto"
@@ -125,6 +132,10 @@ class StatsConfig:
             raise invalid("tfds_name", "a prepared TFDS dataset name for format='tfds'", None)
         if self.format != "tfds" and not self.input:
             raise invalid("input", "at least one file pattern", list(self.input))
+        if isinstance(self.csv_split_bytes, bool) or not isinstance(self.csv_split_bytes, int) or (
+            self.csv_split_bytes < 0
+        ):
+            raise invalid("csv_split_bytes", "a byte count >= 0 (0: read each file whole)", self.csv_split_bytes)
         if len(self.csv_delimiter) != 1:
             raise invalid("csv_delimiter", "a single character", self.csv_delimiter)
         if not self.label_delimiter:
@@ -232,9 +243,11 @@ def plan_inputs(config: StatsConfig) -> Plan:
             raise invalid("input", "a file, directory or glob matching at least one file", pattern,
                           hint="Empty input: nothing to count")
         paths.update(matched)
-    shards = tuple(Shard(p) for p in sorted(paths))
-    sizes = [fileio.size(s.path) for s in shards]
-    return Plan(config, shards, patterns, fingerprint(shards, sizes))
+    files = tuple(Shard(p) for p in sorted(paths))
+    sizes = [fileio.size(s.path) for s in files]
+    from pipelines._split import split_shards  # noqa: PLC0415 (it reads footers with the readers)
+
+    return Plan(config, split_shards(config, files, sizes), patterns, fingerprint(files, sizes))
 
 
 def _plan_tfds(config: StatsConfig) -> Plan:

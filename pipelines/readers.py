@@ -28,11 +28,14 @@ from balance._errors import invalid
 from pipelines._arrow import arrow_labels, arrow_weights
 from pipelines._config import Shard, StatsConfig
 from pipelines._shard import ShardCounter
+from pipelines._split import csv_range
 from pipelines._tfrecord_check import check_complete
 from pipelines.combiners import BAD_KINDS, ClassCounts
 
 METRICS_NAMESPACE = "tf_rebalance.class_stats"
 _DETECT_RECORDS = 1000
+_PARSERS: dict = {}
+_PARSERS_LOCK = threading.Lock()
 
 
 def _arrow_file(path: str) -> Any:
@@ -114,8 +117,8 @@ class ReadTFRecordCounts(_CountShards):
         import tensorflow as tf
 
         self._tf = tf
-        self._parsers: dict = {}
-        self._parsers_lock = threading.Lock()
+        # Shared by the DoFn instances of a process: the DaskRunner sets up a DoFn per task.
+        self._parsers, self._parsers_lock = _PARSERS, _PARSERS_LOCK
 
     def count(self, shard: Shard) -> ShardCounter:
         tf, config = self._tf, self._config
@@ -168,8 +171,8 @@ class ReadTFRecordCounts(_CountShards):
         return label_dtype, weight_dtype
 
     def _parser(self, label_dtype, weight_dtype):
-        """A parse function per dtype pair, traced once per worker (not per shard)."""
-        key = (label_dtype, weight_dtype)
+        """A parse function per feature and dtype pair, traced once per worker process (not per shard)."""
+        key = (self._config.label, self._config.weight, label_dtype, weight_dtype)
         with self._parsers_lock:  # shards of a bundle may be read on several threads
             if key not in self._parsers:
                 self._parsers[key] = self._make_parser(label_dtype, weight_dtype)
@@ -302,15 +305,19 @@ class ReadCsvCounts(_CountShards):
             column_types={c: pa.string() for c in columns},
             strings_can_be_null=True, quoted_strings_can_be_null=True, null_values=[""],
         )
-        parse = pa_csv.ParseOptions(delimiter=config.csv_delimiter, invalid_row_handler=skip_invalid)
-        gzip = is_gzip(shard.path, config.compression)
+        parse = pa_csv.ParseOptions(delimiter=config.csv_delimiter, invalid_row_handler=skip_invalid,
+                                    newlines_in_values=shard.end < 0)
+        gzip = shard.end < 0 and is_gzip(shard.path, config.compression)
         with _arrow_file(shard.path) as handle:
-            stream = handle
-            if gzip:
+            stream, names = handle, None
+            if shard.end >= 0:  # a byte range of a big file, see pipelines._split
+                stream, names = csv_range(handle, shard, config.csv_delimiter, handle.size())
+            elif gzip:
                 stream = pa.CompressedInputStream(stream, "gzip")
             try:
-                reader = pa_csv.open_csv(stream, read_options=pa_csv.ReadOptions(block_size=4 << 20),
-                                         parse_options=parse, convert_options=convert)
+                reader = pa_csv.open_csv(
+                    stream, read_options=pa_csv.ReadOptions(block_size=4 << 20, column_names=names),
+                    parse_options=parse, convert_options=convert)
                 for batch in reader:
                     values, lengths, wrong = arrow_labels(batch.column(0), config, text=True)
                     weights = arrow_weights(batch.column(1)) if config.weight else None
@@ -321,21 +328,6 @@ class ReadCsvCounts(_CountShards):
                                   hint=str(err)) from None
         counter.add_bad("unparsable", invalid_rows[0])
         return counter
-
-
-class ListParquetRowGroups(beam.DoFn):
-    """Splits a Parquet file into one shard per row group."""
-
-    def process(self, shard: Shard) -> Iterator[Shard]:
-        import pyarrow.parquet as pq
-
-        with _arrow_file(shard.path) as handle:
-            try:
-                num_row_groups = pq.ParquetFile(handle).num_row_groups
-            except Exception as err:  # noqa: BLE001 (pyarrow raises several types)
-                raise invalid("input", "readable Parquet files", shard.path, hint=str(err)) from None
-        for index in range(num_row_groups):
-            yield Shard(shard.path, row_group=index)
 
 
 class ReadParquetCounts(_CountShards):

@@ -130,8 +130,11 @@ def estimate_prior_em(
     )
 
 
-def _joint_confusion(labels: Any, probs: np.ndarray) -> np.ndarray:
-    """``C[i, j] = P(predicted i, true j)`` on labeled data, float64 (K, K)."""
+def _joint_confusion(labels: Any, probs: np.ndarray, soft: bool) -> np.ndarray:
+    """``C[i, j] = P(predicted i, true j)`` on labeled data, float64 (K, K).
+
+    ``soft`` counts each example's probabilities instead of its argmax.
+    """
     num_classes = probs.shape[1]
     y = np.asarray(labels)
     if y.dtype.kind not in "iu":
@@ -144,7 +147,10 @@ def _joint_confusion(labels: Any, probs: np.ndarray) -> np.ndarray:
     if ids.min() < 0 or ids.max() >= num_classes:
         raise invalid("validation_labels", f"class ids in [0, {num_classes})", f"ids {ids.min()} .. {ids.max()}")
     joint = np.zeros((num_classes, num_classes))
-    np.add.at(joint, (probs.argmax(axis=1), ids), 1.0)
+    if soft:
+        np.add.at(joint.T, ids, probs)
+    else:
+        np.add.at(joint, (probs.argmax(axis=1), ids), 1.0)
     return joint / ids.size
 
 
@@ -154,6 +160,7 @@ def estimate_prior_bbse(
     validation_predictions: Any,
     *,
     from_logits: bool = False,
+    soft: bool = False,
 ) -> np.ndarray:
     """The deployment prior by black-box shift estimation (Lipton, Wang and Smola, 2018).
 
@@ -162,7 +169,8 @@ def estimate_prior_bbse(
     shift ``mu = C w`` with ``w_j = t_j / s_j``, so ``w = C⁻¹ mu`` and
     ``t = w * s`` (``s_j`` = the validation label shares, the columns of
     ``C``). Negative weights (sampling noise) are clipped to 0 and ``t``
-    renormalised. Uses hard predictions (argmax), as in the paper.
+    renormalised. Uses hard predictions (argmax), as in the paper, unless
+    ``soft``.
 
     Args:
       target_predictions: ``(N, K)`` probabilities or logits on unlabeled
@@ -170,8 +178,10 @@ def estimate_prior_bbse(
       validation_labels: ``M`` integer labels of held-out data drawn at the
         training mix (not the training data itself: it overfits).
       validation_predictions: the model's ``(M, K)`` predictions on it.
-      from_logits: whether both prediction arrays are logits (only the argmax
-        is used, so this matters only for ``(N, 1)`` sigmoid outputs).
+      from_logits: whether both prediction arrays are logits.
+      soft: use the predicted probabilities instead of their argmax, in both
+        ``C`` and ``mu`` (often lower variance when a class is rarely the
+        argmax at the training mix).
 
     Returns:
       K float64 shares summing to 1.
@@ -188,7 +198,9 @@ def estimate_prior_bbse(
         raise invalid(
             "validation_predictions", f"{k} classes like target_predictions", f"{validation.shape[1]} classes"
         )
-    joint = _joint_confusion(validation_labels, validation)
+    if not isinstance(soft, bool):
+        raise invalid("soft", "True or False", soft)
+    joint = _joint_confusion(validation_labels, validation, soft)
     source = joint.sum(axis=0)
     condition = np.linalg.cond(joint)
     if not np.isfinite(condition) or condition > 1e8:
@@ -200,7 +212,7 @@ def estimate_prior_bbse(
             hint=f"Classes never predicted or never present in the validation data: {never}; "
             "use more validation data, or estimate_prior_em",
         )
-    mu = np.bincount(probs.argmax(axis=1), minlength=k) / probs.shape[0]
+    mu = probs.mean(axis=0) if soft else np.bincount(probs.argmax(axis=1), minlength=k) / probs.shape[0]
     weights = np.clip(np.linalg.solve(joint, mu), 0.0, None)
     target = weights * source
     if target.sum() <= 0:

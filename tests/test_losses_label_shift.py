@@ -53,6 +53,7 @@ def test_estimates_recover_the_new_mix_and_the_shift_helps(case, seed):
     for estimate in (
         losses.estimate_prior_em(p_new, table),
         losses.estimate_prior_bbse(p_new, y_val, p_val),
+        losses.estimate_prior_bbse(p_new, y_val, p_val, soft=True),
     ):
         assert estimate.sum() == pytest.approx(1.0)
         assert np.abs(estimate - truth).sum() < 0.05, (estimate, truth)
@@ -85,7 +86,22 @@ def test_bbse_with_a_perfect_classifier_returns_the_predicted_shares():
     y_val = np.array([0] * 50 + [1] * 30 + [2] * 20)
     p_val = np.eye(3)[y_val]
     p_new = np.eye(3)[np.array([2] * 70 + [0] * 20 + [1] * 10)]
-    np.testing.assert_allclose(losses.estimate_prior_bbse(p_new, y_val, p_val), [0.2, 0.1, 0.7], atol=1e-12)
+    for soft in (False, True):
+        np.testing.assert_allclose(
+            losses.estimate_prior_bbse(p_new, y_val, p_val, soft=soft), [0.2, 0.1, 0.7], atol=1e-12
+        )
+
+
+def test_soft_bbse_counts_probabilities_not_argmaxes():
+    # Two validation examples of class 0 predicted 0.6 / 0.4 each: the soft
+    # confusion matrix has 0.6 and 0.4 where the hard one has 1 and 0.
+    y_val = np.array([0, 0, 1, 1])
+    p_val = np.array([[0.6, 0.4], [0.6, 0.4], [0.2, 0.8], [0.2, 0.8]])
+    p_new = np.array([[0.9, 0.1], [0.2, 0.8], [0.2, 0.8], [0.2, 0.8]])
+    # soft: mu = [0.375, 0.625] = C w with C = [[0.3, 0.1], [0.2, 0.4]], so w = [0.875, 1.125]
+    # and t = w * [0.5, 0.5]; hard: C = diag(0.5, 0.5) and mu = [0.25, 0.75].
+    np.testing.assert_allclose(losses.estimate_prior_bbse(p_new, y_val, p_val, soft=True), [0.4375, 0.5625])
+    np.testing.assert_allclose(losses.estimate_prior_bbse(p_new, y_val, p_val), [0.25, 0.75])
 
 
 def test_estimated_table_is_marked_and_round_trips(tmp_path):

@@ -6,6 +6,7 @@ Imports neither Apache Beam nor the other tf-rebalance packages.
 from balance._version import __version__
 from balance.counting import count_labels
 from balance.keras_interop import to_keras_class_weight
+from balance.merging import merge_tables
 from balance.schemes import NORMALIZATIONS, SCHEMES, ZERO_COUNT_POLICIES, compute_weights
 from balance.table import FORMAT_VERSION, TASKS, WeightTable
 from balance.targets import SamplingPlan, expected_epoch_size, resolve_target, sampling_plan
@@ -44,6 +45,7 @@ __all__ = [
     "compute_weights",
     "count_labels",
     "expected_epoch_size",
+    "merge_tables",
     "rebalance",
     "resample",
     "resolve_target",

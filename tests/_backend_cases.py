@@ -1,9 +1,10 @@
 """Every loss and metric on fixed inputs, computed with whichever Keras backend is active.
 
-``tests/test_losses_jax.py`` computes these values in its own (TensorFlow
-backend) process and in a subprocess with ``KERAS_BACKEND=jax``, and compares
-them. Nothing here imports TensorFlow except through ``balance``'s tf.data
-layer in ``train_one_epoch_on_rebalanced``, which is the point of that check.
+``tests/test_losses_backends.py`` computes these values in its own (TensorFlow
+backend) process and in a subprocess with ``KERAS_BACKEND=jax`` (or ``torch``),
+and compares them. On another backend nothing here imports TensorFlow except
+through ``balance``'s tf.data layer in ``train_one_epoch_on_rebalanced``, which
+is the point of that check.
 
 Run as a script it prints one JSON line: ``python tests/_backend_cases.py MODEL.keras``.
 """

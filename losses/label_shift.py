@@ -110,7 +110,7 @@ def estimate_prior_em(
     source = _priors.class_shares("source_prior", source_prior, probs.shape[1])
     if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or max_iterations < 1:
         raise invalid("max_iterations", "an int >= 1", max_iterations)
-    if not isinstance(tolerance, (int, float)) or not tolerance > 0:
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance > 0:
         raise invalid("tolerance", "a number > 0", tolerance)
     ratio_base = probs / source
     target = source.copy()

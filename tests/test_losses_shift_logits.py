@@ -66,6 +66,15 @@ def test_sigmoid_logit_matches_two_class_softmax():
     np.testing.assert_allclose(losses.shift_logits(z1, table, target), losses.shift_logits(z1, source, target))
 
 
+def test_shift_can_be_built_into_a_serving_model():
+    inputs = keras.Input((3,))
+    logits = keras.layers.Dense(2)(inputs)
+    serving = keras.Model(inputs, losses.shift_logits(logits, [0.5, 0.5], [0.99, 0.01]))
+    x = RNG.standard_normal((4, 3)).astype(np.float32)
+    plain = keras.Model(inputs, logits).predict(x, verbose=0)
+    np.testing.assert_allclose(serving.predict(x, verbose=0), plain + np.log([0.99, 0.01]) - np.log(0.5), rtol=1e-5)
+
+
 @pytest.mark.parametrize(
     "k, source, target, match",
     [

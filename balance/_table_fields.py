@@ -31,6 +31,38 @@ def json_numbers(name: str, values: Any) -> list[float]:
     return values
 
 
+def check_class_names(class_names: Any, num_classes: int) -> tuple[str, ...]:
+    """``num_classes`` unique, non-empty str names (a single str is refused, not split)."""
+    if isinstance(class_names, (str, bytes)) or not isinstance(class_names, (Sequence, np.ndarray)):
+        raise invalid("class_names", "a list of names, one per class", class_names)
+    names = tuple(class_names)
+    bad = [n for n in names if not isinstance(n, str) or not n]
+    if bad:
+        raise invalid("class_names", "non-empty str names", short_repr(names), hint=f"Not a name: {bad[0]!r}")
+    if len(names) != num_classes:
+        raise invalid("class_names", f"{num_classes} names, one per class", f"{len(names)} names")
+    if len(set(names)) != len(names):
+        seen: set[str] = set()
+        dupes = sorted({n for n in names if n in seen or seen.add(n)})
+        raise invalid("class_names", "unique names", f"duplicates {short_repr(dupes)}")
+    return tuple(str(n) for n in names)
+
+
+def check_label_field(label: Any) -> Mapping[str, Any]:
+    """The table's ``label`` object: only ``key`` and ``dtype``."""
+    if not isinstance(label, Mapping):
+        raise invalid("label", "an object with 'key' and 'dtype'", label)
+    unknown = sorted(set(label) - {"key", "dtype"})
+    if unknown:
+        raise invalid("label", "only the fields ['key', 'dtype']", dict(label), hint=f"Unknown field {unknown[0]!r}")
+    return label
+
+
+def check_path(name: str, path: Any) -> None:
+    if not isinstance(path, str) or not path:
+        raise invalid(name, "a non-empty path string (local, gs://, ram://)", path)
+
+
 def parse_constant(name: str) -> float:
     # NaN/Infinity are not JSON; parse them so validation can name the field.
     return float(name)
@@ -49,7 +81,7 @@ def counts_from_mapping(
             raise invalid("counts", f"class ids < num_classes ({size})", max(ids))
         vector = np.zeros(size, dtype=np.float64)
         for k, v in counts.items():
-            vector[int(k)] = v
+            vector[int(k)] = count_value(k, v)
         return vector, list(class_names) if class_names is not None else None, False
     if all(isinstance(k, (str, bytes)) for k in keys):
         as_str = {k.decode() if isinstance(k, bytes) else k: v for k, v in counts.items()}
@@ -57,8 +89,15 @@ def counts_from_mapping(
         missing = sorted(set(as_str) - set(names))
         if missing:
             raise invalid("counts", f"only names from class_names {short_repr(names)}", short_repr(missing))
-        return np.array([as_str.get(n, 0.0) for n in names], dtype=np.float64), names, True
+        return np.array([count_value(n, as_str.get(n, 0.0)) for n in names], dtype=np.float64), names, True
     raise invalid("counts", "a dict keyed by class ids (int) or class names (str)", short_repr(keys))
+
+
+def count_value(key: Any, value: Any) -> float:
+    """One dict count: a real number (checked for sign and finiteness by the table)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise invalid("counts", "numbers as dict values", f"{key!r}: {value!r}")
+    return float(value)
 
 
 def pos_over_neg(
@@ -88,7 +127,12 @@ def check_precomputed(precomputed: Any, num_classes: int) -> dict[str, Any]:
     if not isinstance(precomputed, Mapping) or set(precomputed) != {"scheme", "options", "weights"}:
         raise invalid("precomputed", "an object with 'scheme', 'options' and 'weights'", precomputed)
     schemes_lib.get_scheme(precomputed["scheme"])
-    weights = np.asarray(precomputed["weights"], dtype=np.float64)
+    if not isinstance(precomputed["options"], Mapping):
+        raise invalid("precomputed", "'options' as an object of scheme options", precomputed["options"])
+    try:
+        weights = np.asarray(precomputed["weights"], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise invalid("precomputed", f"{num_classes} finite weights >= 0", precomputed["weights"]) from None
     if weights.shape != (num_classes,) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
         raise invalid(
             "precomputed",
@@ -104,6 +148,8 @@ def fingerprint_of(vector: np.ndarray) -> str:
 
 
 def make_provenance(inputs: Sequence[str], fingerprint: str) -> dict[str, Any]:
+    if isinstance(inputs, (str, bytes)) or not isinstance(inputs, (Sequence, np.ndarray)):
+        raise invalid("inputs", "a list of input paths or patterns", inputs)
     return {
         "inputs": [str(i) for i in inputs],
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -32,6 +32,35 @@ from balance.table import TASKS, WeightTable
 LABEL_FORMS = ("auto", "sparse", "one_hot", "multi_hot", "id_lists", "dense")
 
 
+WHOLE_IDS = "integer class ids (a float label must be a whole number: 1.0 is class 1)"
+_EXACT_FLOAT = 2.0**53  # floats beyond this are not exact integers
+
+
+def whole_ids(values: np.ndarray, where: str | None = None) -> np.ndarray:
+    """Labels as int64 ids; float labels must be whole numbers.
+
+    The rule (the same in ``from_labels``, the Beam job and the tf.data layer):
+    a float label that is integral (``1.0``) is the class id it equals; a
+    fractional value (``1.5``), NaN or +-inf fails, naming the first such value.
+
+    Args:
+      values: int, bool or float labels of any shape.
+      where: appended to the error, e.g. ``"Found in file 'a.tfrecord'"``.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind == "f":
+        bad = not_whole(values)
+        if bad.any():
+            raise invalid("labels", WHOLE_IDS, float(values[bad].flat[0]), hint=where)
+    return values.astype(np.int64, copy=False)
+
+
+def not_whole(values: np.ndarray) -> np.ndarray:
+    """Mask of float values that are not exact whole numbers (fractional, NaN, inf, beyond 2**53)."""
+    with np.errstate(invalid="ignore"):
+        return ~np.isfinite(values) | (values != np.floor(values)) | (np.abs(values) >= _EXACT_FLOAT)
+
+
 def count_ids(ids: np.ndarray, num_classes: int, weights: np.ndarray | None = None) -> np.ndarray:
     """``bincount`` of integer ids in ``[0, num_classes)`` as float64.
 
@@ -109,7 +138,11 @@ def count_labels(
         raise invalid_choice("task", TASKS, task)
     if label_form not in LABEL_FORMS:
         raise invalid_choice("label_form", LABEL_FORMS, label_form)
+    if ignore_value is not None and (isinstance(ignore_value, bool) or not isinstance(ignore_value, (int, np.integer))):
+        raise invalid("ignore_value", "an int class id", ignore_value)
     if class_names is not None and num_classes is None:
+        if isinstance(class_names, (str, bytes)) or not hasattr(class_names, "__len__"):
+            raise invalid("class_names", "a list of names, one per class", class_names)
         num_classes = len(class_names)
     array, ragged = _as_array(labels)
     num_examples_unweighted = len(array) if not ragged else len(labels)
@@ -124,7 +157,7 @@ def count_labels(
     if form == "id_lists":
         if task != "multilabel":
             raise invalid("label_form", "'id_lists' only with task='multilabel'", label_form)
-        lists = [np.unique(np.asarray(row, dtype=np.int64).ravel()) for row in labels]
+        lists = [np.unique(_list_ids(row, i)) for i, row in enumerate(labels)]
         flat = np.concatenate(lists) if lists else np.zeros(0, np.int64)
         size = _infer_num_classes(num_classes, flat)
         per_id_weights = None if weights is None else np.repeat(weights, [len(r) for r in lists])
@@ -152,6 +185,8 @@ def count_labels(
                 weights.reshape((-1,) + (1,) * (ids.ndim - 1)), ids.shape
             ).ravel()
         ids = ids.ravel()
+        if ignore_value is not None and form != "dense":
+            raise invalid("ignore_value", "None unless label_form='dense'", ignore_value)
         if ignore_value is not None:
             keep = ids != ignore_value
             ids = ids[keep]
@@ -230,7 +265,10 @@ def _resolve_form(label_form: str, task: str, array: np.ndarray, ragged: bool) -
 def _check_weights(sample_weight: Any, n: int) -> np.ndarray | None:
     if sample_weight is None:
         return None
-    weights = np.asarray(sample_weight, dtype=np.float64)
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise invalid("sample_weight", "numbers, one weight per example", short_repr(np.ravel(sample_weight))) from None
     if weights.shape != (n,):
         raise invalid("sample_weight", f"shape ({n},), one weight per example", weights.shape)
     if not np.all(np.isfinite(weights)) or np.any(weights < 0):
@@ -239,13 +277,22 @@ def _check_weights(sample_weight: Any, n: int) -> np.ndarray | None:
 
 
 def _check_integral(array: np.ndarray) -> None:
-    if array.dtype.kind == "f" and not np.all(np.mod(array, 1) == 0):
-        raise invalid(
-            "labels", "integer class ids", f"non-integer values of dtype {array.dtype}",
-            hint="For one-hot or soft labels pass label_form='one_hot'",
-        )
     if array.dtype.kind not in "iubf":
         raise invalid("labels", "integer class ids or strings", f"dtype {array.dtype}")
+    if array.dtype.kind == "f":
+        bad = np.argwhere(not_whole(array))
+        hint = None if not bad.size else f"Found at index {tuple(int(i) for i in bad[0])}" + (
+            "; for one-hot or soft labels pass label_form='one_hot'" if array.ndim == 2 else "")
+        whole_ids(array, hint)
+
+
+def _list_ids(row: Any, index: int) -> np.ndarray:
+    """One example's id list as int64 ids, by the whole-number rule."""
+    values = np.asarray(row).ravel()
+    if values.dtype.kind not in "iubf" and values.size:
+        raise invalid("labels", "lists of integer class ids", short_repr(values.tolist()),
+                      hint=f"Found in example {index}")
+    return whole_ids(values if values.size else values.astype(np.int64), f"Found in example {index}")
 
 
 def _infer_num_classes(num_classes: int | None, ids: np.ndarray) -> int:
@@ -261,9 +308,14 @@ def _infer_num_classes(num_classes: int | None, ids: np.ndarray) -> int:
 
 
 def _check_binary_matrix(array: np.ndarray, form: str) -> None:
-    if array.ndim != 2 or not np.all((array == 0) | (array == 1)):
-        raise invalid("labels", f"a 0/1 matrix (N, K) for label_form={form!r}", f"shape {array.shape}"
-                      + ("" if array.ndim != 2 else " with values other than 0 and 1"))
+    if array.ndim != 2:
+        raise invalid("labels", f"a 0/1 matrix (N, K) for label_form={form!r}", f"shape {array.shape}")
+    bad = np.argwhere(~((array == 0) | (array == 1)))
+    if bad.size:
+        row, col = (int(i) for i in bad[0])
+        value = array[row, col]
+        raise invalid("labels", f"a 0/1 matrix (N, K) for label_form={form!r}",
+                      value.item() if hasattr(value, "item") else value, hint=f"Found at row {row}, column {col}")
 
 
 def _count_one_hot(array: np.ndarray, num_classes: int | None, weights: np.ndarray | None):

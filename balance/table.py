@@ -31,6 +31,9 @@ from balance import fileio
 from balance import schemes as schemes_lib
 from balance._errors import invalid, invalid_choice, short_repr
 from balance._table_fields import (
+    check_class_names,
+    check_label_field,
+    check_path,
     check_precomputed,
     counts_from_mapping,
     fingerprint_of,
@@ -115,7 +118,7 @@ class WeightTable:
             )
         set_("counts", _frozen_array(counts, np.float64))
         num_classes = counts.size if self.num_classes is None else self.num_classes
-        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
             raise invalid("num_classes", "a positive int", self.num_classes)
         if num_classes != counts.size:
             raise invalid(
@@ -130,16 +133,9 @@ class WeightTable:
                 hint="Use task='multilabel' for several independent binary labels",
             )
         if self.class_names is not None:
-            names = tuple(str(n) for n in self.class_names)
-            if len(names) != num_classes:
-                raise invalid(
-                    "class_names", f"{num_classes} names, one per class", f"{len(names)} names"
-                )
-            if len(set(names)) != len(names):
-                seen: set[str] = set()
-                dupes = sorted({n for n in names if n in seen or seen.add(n)})
-                raise invalid("class_names", "unique names", f"duplicates {short_repr(dupes)}")
-            set_("class_names", names)
+            set_("class_names", check_class_names(self.class_names, num_classes))
+        if self.label_key is not None and not isinstance(self.label_key, str):
+            raise invalid("label_key", "a feature key or column name (str) or None", self.label_key)
         num_examples = finite_number("num_examples", self.num_examples)
         if num_examples <= 0:
             raise invalid("num_examples", "a positive number", self.num_examples)
@@ -202,6 +198,8 @@ class WeightTable:
           >>> WeightTable.from_counts([198, 436, 710, 272]).class_weights()
           array([2.040404 , 0.9266055, 0.5690141, 1.4852941], dtype=float32)
         """
+        if isinstance(class_names, (str, bytes)):
+            raise invalid("class_names", "a list of names, one per class", class_names)
         if isinstance(counts, Mapping):
             vector, class_names, keyed_by_name = counts_from_mapping(counts, num_classes, class_names)
             if keyed_by_name and label_dtype is None:
@@ -222,6 +220,8 @@ class WeightTable:
             num_examples = float(vector.sum()) if num_elements is None else None
             if num_examples is None:
                 raise invalid("num_examples", "the number of examples when num_elements is set", None)
+        if fingerprint is not None and not isinstance(fingerprint, str):
+            raise invalid("fingerprint", "a str, e.g. 'sha256:...'", fingerprint)
         provenance = make_provenance(inputs, fingerprint or fingerprint_of(vector))
         return cls(
             task=task,
@@ -441,7 +441,7 @@ class WeightTable:
         known = required + ("label", "num_classes", "class_names", "num_elements",
                             "provenance", "precomputed")
         # The version decides what the other fields mean, so it is checked first.
-        if data.get("format_version") != FORMAT_VERSION:
+        if data.get("format_version") != FORMAT_VERSION or isinstance(data["format_version"], (bool, float)):
             raise invalid(
                 "format_version", f"{FORMAT_VERSION}", data.get("format_version", "missing"),
                 hint="The table was written by an incompatible version of tf-rebalance",
@@ -452,9 +452,7 @@ class WeightTable:
         unknown = sorted(set(data) - set(known))
         if unknown:
             raise invalid(unknown[0], f"only the fields {list(known)}", data[unknown[0]])
-        label = data.get("label") or {}
-        if not isinstance(label, Mapping):
-            raise invalid("label", "an object with 'key' and 'dtype'", label)
+        label = check_label_field(data.get("label") or {})
         return cls(
             task=data["task"],
             counts=json_numbers("counts", data["counts"]),
@@ -489,13 +487,17 @@ class WeightTable:
         Local paths and any ``tf.io.gfile`` path (``gs://``, ``ram://``).
         Returns the path.
         """
+        check_path("path", path)
+        if fileio.isdir(path):
+            raise invalid("path", "a file path for the table (not a directory)", path)
         fileio.write_text_atomically(path, self.to_json())
         return path
 
     @classmethod
     def load(cls, path: str) -> WeightTable:
         """Reads and validates a table written by ``save`` (or the Beam job)."""
-        if not fileio.exists(path):
+        check_path("path", path)
+        if not fileio.exists(path) or fileio.isdir(path):
             raise invalid("path", "an existing weight table file", path)
         raw = fileio.read_bytes(path)
         try:
@@ -515,6 +517,8 @@ class WeightTable:
 
     def content_equal(self, other: WeightTable) -> bool:
         """Equal apart from provenance creation time."""
+        if not isinstance(other, WeightTable):
+            raise invalid("other", "a WeightTable", type(other).__name__)
         mine, theirs = self.to_dict(), other.to_dict()
         for d in (mine, theirs):
             d["provenance"] = {k: v for k, v in d["provenance"].items() if k != "created"}

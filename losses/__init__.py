@@ -40,6 +40,7 @@ from losses.focal import (
 )
 from losses.label_shift import estimate_prior_bbse, estimate_prior_em, estimated_table
 from losses.metrics import BalancedAccuracy, PerClassRecall, Precision, Recall
+from losses.multi_output import losses_for_outputs
 from losses.weighted import (
     WeightedBinaryCrossentropy,
     WeightedCategoricalCrossentropy,
@@ -74,6 +75,7 @@ __all__ = [
     "ldam_loss",
     "ldam_margins",
     "logit_adjusted_sparse_categorical_crossentropy",
+    "losses_for_outputs",
     "shift_logits",
     "sparse_categorical_focal_crossentropy",
     "weighted_binary_crossentropy",

@@ -141,6 +141,13 @@ def nonnegative_number(
     return value
 
 
+def flag(name: str, value: Any) -> bool:
+    """A bool; ``"no"`` or ``0`` would silently mean True or False under ``bool()``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise invalid(name, "True or False", value)
+    return bool(value)
+
+
 def choice(name: str, value: Any, choices: Sequence[str]) -> str:
     if value not in choices:
         raise invalid_choice(name, choices, value)

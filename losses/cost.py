@@ -135,7 +135,7 @@ class CostSensitiveCategoricalCrossentropy(_base.RebalanceLoss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.cost_matrix = v.square_matrix("cost_matrix", cost_matrix)
         self.mode = v.choice("mode", mode, MODES)
-        self.from_logits = bool(from_logits)
+        self.from_logits = v.flag("from_logits", from_logits)
         self.ce_weight = v.nonnegative_number("ce_weight", ce_weight)
         if mode == "argmax_weight":
             diagonal = np.diag(np.asarray(self.cost_matrix))

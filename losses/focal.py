@@ -134,7 +134,7 @@ class _Focal(_base.RebalanceLoss):
             )
         self.alpha = alpha
         self.gamma = v.nonnegative_number("gamma", gamma)
-        self.from_logits = bool(from_logits)
+        self.from_logits = v.flag("from_logits", from_logits)
 
     def _config(self):
         return {"alpha": self.alpha, "gamma": self.gamma, "from_logits": self.from_logits}

@@ -9,12 +9,14 @@ own ``keras.metrics.F1Score(average="macro")``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
 from keras import ops
 
 from balance._errors import invalid
+from losses import _validation as v
 
 _PACKAGE = "tf_rebalance"
 
@@ -41,7 +43,10 @@ class _ConfusionMatrix(keras.metrics.Metric):
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise invalid("num_classes", "an int >= 2", num_classes)
         self.num_classes = num_classes
-        self.from_logits = bool(from_logits)
+        self.from_logits = v.flag("from_logits", from_logits)
+        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                      or not math.isfinite(threshold)):
+            raise invalid("threshold", "a finite number or None", threshold)
         self.threshold = threshold
         self.confusion = self.add_variable(
             shape=(num_classes, num_classes),
@@ -197,7 +202,7 @@ class Recall(_FromLogits, keras.metrics.Recall):
         super().__init__(
             thresholds=thresholds, top_k=top_k, class_id=class_id, name=name, dtype=dtype
         )
-        self.from_logits = bool(from_logits)
+        self.from_logits = v.flag("from_logits", from_logits)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -217,4 +222,4 @@ class Precision(_FromLogits, keras.metrics.Precision):
         super().__init__(
             thresholds=thresholds, top_k=top_k, class_id=class_id, name=name, dtype=dtype
         )
-        self.from_logits = bool(from_logits)
+        self.from_logits = v.flag("from_logits", from_logits)

@@ -147,7 +147,7 @@ class WeightedSparseCategoricalCrossentropy(_base.ClassWeightsFromTable, _base.R
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.class_weights = v.weight_vector("class_weights", class_weights)
         self.weight_by = v.choice("weight_by", weight_by, _WEIGHT_BY)
-        self.from_logits = bool(from_logits)
+        self.from_logits = v.flag("from_logits", from_logits)
 
     def call(self, y_true, y_pred):
         v.check_last_dim("class_weights", len(self.class_weights), y_pred)
@@ -194,7 +194,7 @@ class WeightedCategoricalCrossentropy(_base.ClassWeightsFromTable, _base.Rebalan
     ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.class_weights = v.weight_vector("class_weights", class_weights)
-        self.from_logits = bool(from_logits)
+        self.from_logits = v.flag("from_logits", from_logits)
         self.label_smoothing = v.nonnegative_number("label_smoothing", label_smoothing, upper=1.0)
 
     def call(self, y_true, y_pred):
@@ -274,7 +274,7 @@ class WeightedBinaryCrossentropy(_base.RebalanceLoss):
                 "as many values as pos_weight (or a number)",
                 f"{len(self.neg_weight)} values for {len(self.pos_weight)} pos_weight values",
             )
-        self.from_logits = bool(from_logits)
+        self.from_logits = v.flag("from_logits", from_logits)
 
     @classmethod
     def from_table(cls, table: WeightTable, scheme: str = "pos_weight", **options: Any):

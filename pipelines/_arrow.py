@@ -61,10 +61,9 @@ def _convert(flat: pa.Array, config: StatsConfig, text: bool) -> tuple[np.ndarra
         ids = pc.fill_null(flat, 0).to_numpy(zero_copy_only=False).astype(np.int64)
         return ids, nulls if nulls.any() else None
     if pa.types.is_floating(dtype):
+        # Whole-number floats are ids; ShardCounter refuses others by value (balance.counting.whole_ids).
         floats = pc.fill_null(flat, 0).to_numpy(zero_copy_only=False).astype(np.float64)
-        wrong = nulls | ~np.isfinite(floats) | (np.mod(floats, 1) != 0)
-        floats[wrong] = 0
-        return floats.astype(np.int64), wrong if wrong.any() else None
+        return floats, nulls if nulls.any() else None
     if _is_text(dtype) or pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype):
         wants_strings = config.label_dtype == "string" or (
             config.label_dtype == "auto" and not text and config.form == "sparse")
@@ -73,6 +72,11 @@ def _convert(flat: pa.Array, config: StatsConfig, text: bool) -> tuple[np.ndarra
         try:
             ids = pc.cast(pc.fill_null(flat, "0"), pa.int64()).to_numpy(zero_copy_only=False)
             return ids, nulls if nulls.any() else None
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        try:  # "1.0" as written from pandas floats: ids by the whole-number rule
+            floats = pc.cast(pc.fill_null(flat, "0"), pa.float64()).to_numpy(zero_copy_only=False)
+            return floats, nulls if nulls.any() else None
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             if config.label_dtype == "auto" and config.form == "sparse" and not nulls.any():
                 return flat.to_numpy(zero_copy_only=False).astype(object), None
@@ -89,6 +93,13 @@ def _python_ids(cells: list) -> tuple[np.ndarray, np.ndarray]:
         try:
             ids[i] = int(cell)
         except (TypeError, ValueError):
+            try:
+                number = float(cell)
+                if number.is_integer() and abs(number) < 2**53:
+                    ids[i] = int(number)
+                    continue
+            except (TypeError, ValueError):
+                pass
             wrong[i] = True
     return ids, wrong
 

@@ -129,6 +129,47 @@ class StatsConfig:
             raise invalid("csv_delimiter", "a single character", self.csv_delimiter)
         if not self.label_delimiter:
             raise invalid("label_delimiter", "a non-empty separator", self.label_delimiter)
+        self._check_types()
+        self._check_unused()
+
+    def _check_types(self) -> None:
+        def is_int(value) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        if not is_int(self.batch_size):
+            raise invalid("batch_size", "a positive int", self.batch_size)
+        if self.ignore_value is not None and not is_int(self.ignore_value):
+            raise invalid("ignore_value", "an int class id", self.ignore_value)
+        if self.weight is not None and not self.weight:
+            raise invalid("weight", "a feature key or column name (or None)", self.weight)
+        if self.class_names is not None:
+            names = tuple(self.class_names)
+            if not names or not all(isinstance(n, str) and n for n in names):
+                raise invalid("class_names", "non-empty names", list(names))
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise invalid("class_names", "unique names", list(names), hint=f"Duplicates: {dupes}")
+            if self.num_classes is not None and self.num_classes != len(names):
+                raise invalid("num_classes", f"{len(names)}, the number of class_names", self.num_classes)
+
+    def _check_unused(self) -> None:
+        """An option that the chosen format or label form cannot use is refused, not ignored."""
+        csv, tfds = self.format == "csv", self.format == "tfds"
+        unused = [
+            ("csv_delimiter", self.csv_delimiter != ",", not csv, "format='csv'"),
+            ("label_delimiter", self.label_delimiter != "|", not csv or self.form == "sparse",
+             "format='csv' with a list label form"),
+            ("compression", self.compression != "auto", self.format in ("parquet", "tfds"),
+             "format='tfrecord' or 'csv'"),
+            ("tfds_data_dir", self.tfds_data_dir is not None, not tfds, "format='tfds'"),
+            ("tfds_split", self.tfds_split != "train", not tfds, "format='tfds'"),
+            ("tfds_name", self.tfds_name is not None, not tfds, "format='tfds'"),
+            ("input", bool(self.input), tfds, "a file format (format='tfds' reads tfds_name)"),
+        ]
+        for name, given, cannot_use, needs in unused:
+            if given and cannot_use:
+                raise invalid(name, f"to be set only with {needs}", getattr(self, name),
+                              hint=f"It is not used with format={self.format!r}, label_form={self.form!r}")
 
     @property
     def form(self) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from balance._errors import invalid
-from balance.counting import count_ids
+from balance.counting import count_ids, whole_ids
 from pipelines._config import StatsConfig
 from pipelines.combiners import ClassCounts, scalar_to_exact, to_exact
 
@@ -143,11 +143,7 @@ class ShardCounter:
         self.ids += counts
 
     def _as_ids(self, values: np.ndarray) -> np.ndarray:
-        if values.dtype.kind == "f" and not np.all(np.mod(values, 1) == 0):
-            bad = values[np.mod(values, 1) != 0][0]
-            raise invalid("labels", "integer class ids", float(bad),
-                          hint=f"Found in file {self.path!r}")
-        return values.astype(np.int64, copy=False)
+        return whole_ids(values, f"Found in file {self.path!r}")
 
     # ---------------------------------------------------------------- output
     def finish(self) -> ClassCounts:

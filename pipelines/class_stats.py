@@ -25,9 +25,12 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineState
 
+from balance import fileio
+from balance._errors import invalid
 from balance.schemes import SCHEMES
 from balance.table import TASKS, WeightTable
 from pipelines._config import COMPRESSIONS, FORMATS, LABEL_DTYPES, LABEL_FORMS, StatsConfig
+from pipelines._flags import beam_parser, flags_of, refuse_unknown
 from pipelines.readers import METRICS_NAMESPACE
 from pipelines.transforms import ComputeClassStats, WriteWeightTable
 
@@ -36,8 +39,9 @@ _ERROR = re.compile(r"(Invalid value for argument `.*?)(?: \[while running|\\n|\
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """Adds the job's flags to ``parser`` (a new one if None); ``rebalance stats`` reuses it."""
+    # No abbreviations: ``--lab x`` must not silently mean ``--label x``.
     parser = parser or argparse.ArgumentParser(
-        prog="python -m pipelines.class_stats", description=__doc__.split("\n\n")[0])
+        prog="python -m pipelines.class_stats", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     add = parser.add_argument
     add("--input", action="append", default=[],
         help="File glob, file, directory or comma-separated list; may repeat.")
@@ -71,6 +75,20 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
+def parse_flags(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    """The job's flags and Beam's; a flag neither knows is refused before any data is read.
+
+    Raises:
+      ValueError: naming the unknown flag and the closest known one.
+    """
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    beam, missing = beam_parser()
+    _, unknown = beam.parse_known_args(rest)
+    refuse_unknown(unknown, flags_of(parser) + flags_of(beam), missing)
+    return args, rest
+
+
 def config_from_args(args: argparse.Namespace, read_threads: int = 1) -> StatsConfig:
     """A validated ``StatsConfig`` from parsed flags."""
     names = tuple(n.strip() for n in args.class_names.split(",")) if args.class_names else None
@@ -101,7 +119,9 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     Raises:
       ValueError: bad flags, empty or bad input. Nothing is written then.
     """
-    args, beam_args = build_parser().parse_known_args(argv)
+    args, beam_args = parse_flags(argv)
+    if not args.output or fileio.isdir(args.output):
+        raise invalid("output", "a file path for the table (not a directory)", args.output)
     options = PipelineOptions(beam_args)
     config = config_from_args(args, read_threads=_auto_read_threads(options))
     stats = ComputeClassStats(config)

@@ -7,16 +7,21 @@ files; ``stats`` and ``demo`` import their modules only when called.
 from __future__ import annotations
 
 import argparse
+import difflib
+import math
 import sys
 from collections.abc import Sequence
 
 from balance import SCHEMES, WeightTable
+from balance._errors import invalid
+from pipelines._flags import flags_of, refuse_unknown
 
 
 def _show(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="rebalance show", description="Print a weight table.")
+    parser = argparse.ArgumentParser(prog="rebalance show", description="Print a weight table.",
+                                     allow_abbrev=False)
     parser.add_argument("table", help="path of a weight table JSON (local, gs://, ram://)")
-    parser.add_argument("--scheme", default="balanced", choices=sorted(SCHEMES),
+    parser.add_argument("--scheme", default=None, choices=sorted(SCHEMES),
                         help="weighting scheme for the weight column (default: balanced)")
     parser.add_argument("--normalize", default=None,
                         help="none, sum_to_one, sum_to_num_classes or mean_one (default: per scheme)")
@@ -24,36 +29,50 @@ def _show(argv: Sequence[str]) -> int:
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a scheme parameter, e.g. --param beta=0.9999 (repeatable)")
     parser.add_argument("--plot", metavar="OUT.png", help="also write a bar chart of counts and weights")
-    parser.add_argument("--max_rows", type=int, default=50)
-    args = parser.parse_args(argv)
+    parser.add_argument("--max_rows", type=int, default=50, help="classes listed at most (default: 50)")
+    args, unknown = parser.parse_known_args(argv)
+    refuse_unknown(unknown, flags_of(parser))
+    if args.max_rows < 2:
+        raise invalid("max_rows", "an int >= 2 (half the rows list the largest classes, half the smallest)",
+                      args.max_rows)
+    if args.plot is not None and not args.plot.endswith(".png"):
+        raise invalid("plot", "a path ending in .png", args.plot)
+    params = _params(args.param)
 
     from balance.report import format_table, plot_table  # noqa: PLC0415
 
     table = WeightTable.load(args.table)
     if table.task == "multilabel":
+        # Multilabel tables show pos_weight per label, which takes no scheme options.
+        for name, value in (("scheme", args.scheme), ("normalize", args.normalize), ("param", args.param)):
+            if value:
+                raise invalid(name, "no value for a multilabel table (it shows pos_weight per label)", value)
         options = {"zero_count": args.zero_count}
     else:
-        options = {"normalize": args.normalize, "zero_count": args.zero_count, **_params(args.param)}
-    print(format_table(table, args.scheme, max_rows=args.max_rows, **options))
+        options = {"normalize": args.normalize, "zero_count": args.zero_count, **params}
+    scheme = args.scheme or "balanced"
+    print(format_table(table, scheme, max_rows=args.max_rows, **options))
     if args.plot:
-        plot_table(table, args.plot, args.scheme, **options)
+        plot_table(table, args.plot, scheme, **options)
         print(f"plot written to {args.plot}")
     return 0
 
 
 def _params(pairs: Sequence[str]) -> dict[str, float]:
     """``["beta=0.99"]`` -> ``{"beta": 0.99}``; the scheme checks the names."""
-    params = {}
+    params: dict[str, float] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
+        name = name.strip()
         try:
-            params[name.strip()] = float(value)
+            number = float(value)
         except ValueError:
             sep = ""
-        if not sep or not name.strip():
-            raise ValueError(
-                f"Invalid value for argument `param`. Expected NAME=NUMBER, e.g. beta=0.999. Received: param={pair!r}"
-            )
+        if not sep or not name or not math.isfinite(number):
+            raise invalid("param", "NAME=NUMBER with a finite number, e.g. beta=0.999", pair)
+        if name in params:
+            raise invalid("param", f"each name once ({name} is given twice)", pair)
+        params[name] = number
     return params
 
 
@@ -107,7 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if argv else 2
     command = COMMANDS.get(argv[0])
     if command is None:
-        print(f"rebalance: unknown command {argv[0]!r}.\n{usage}", file=sys.stderr)
+        close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
+        suggestion = f" Did you mean {close[0]!r}?" if close else ""
+        print(f"rebalance: unknown command {argv[0]!r}.{suggestion}\n{usage}", file=sys.stderr)
         return 2
     try:
         return command[0](argv[1:])

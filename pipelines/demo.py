@@ -19,21 +19,28 @@ import time
 from collections.abc import Sequence
 
 from balance import WeightTable
+from balance._errors import invalid
 from balance.report import format_table, plot_table
+from pipelines._flags import flags_of, refuse_unknown
 from pipelines.demo_data import FEATURE_KEY, LABEL_KEY, make_demo_data
 
 RUNS = ("plain", "class weights", "resample", "both", "logit-adjusted")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rebalance demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="rebalance demo", description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--out", default="demo_out", help="output directory (default: demo_out)")
     parser.add_argument("--seed", type=int, default=0, help="data and training seed")
     parser.add_argument("--epochs", type=int, default=6, help="training epochs per run (default: 6)")
     parser.add_argument("--largest", type=int, default=12000,
                         help="examples in the largest class; the rarest has 1/100 of it (default: 12000)")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars (used by the tests)")
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    refuse_unknown(unknown, flags_of(parser))
+    if args.epochs < 1:
+        raise invalid("epochs", "an int >= 1", args.epochs)
+    if args.largest < 100:
+        raise invalid("largest", "an int >= 100 (the rarest class has 1/100 of it)", args.largest)
     verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)  # bars on a terminal
     results = run_demo(args.out, seed=args.seed, epochs=args.epochs, largest=args.largest, verbose=verbose)
     return 0 if results else 1

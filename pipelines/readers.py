@@ -28,6 +28,7 @@ from balance._errors import invalid
 from pipelines._arrow import arrow_labels, arrow_weights
 from pipelines._config import Shard, StatsConfig
 from pipelines._shard import ShardCounter
+from pipelines._tfrecord_check import check_complete
 from pipelines.combiners import BAD_KINDS, ClassCounts
 
 METRICS_NAMESPACE = "tf_rebalance.class_stats"
@@ -144,8 +145,8 @@ class ReadTFRecordCounts(_CountShards):
     def _detect_dtypes(self, shard: Shard, compression: str) -> tuple[Any, Any]:
         """Label and weight dtypes: from the flags, else from the first records."""
         tf, config = self._tf, self._config
-        kinds = {"int": "int64_list", "string": "bytes_list"}
-        label_kind = kinds.get(config.label_dtype)
+        # Int labels may be stored as whole-number floats (float_list), so int is detected too.
+        label_kind = "bytes_list" if config.label_dtype == "string" else None
         weight_kind = None
         if label_kind is None or config.weight:
             for record in self._dataset(shard, compression).take(_DETECT_RECORDS):
@@ -155,12 +156,14 @@ class ReadTFRecordCounts(_CountShards):
                     continue
                 if label_kind is None and config.label in features:
                     kind = features[config.label].WhichOneof("kind")
-                    label_kind = kind if kind in ("int64_list", "bytes_list") else None
+                    if config.label_dtype == "int" and kind == "bytes_list":
+                        kind = "int64_list"  # strings are then wrong_type records
+                    label_kind = kind if kind in ("int64_list", "bytes_list", "float_list") else None
                 if config.weight and weight_kind is None and config.weight in features:
                     weight_kind = features[config.weight].WhichOneof("kind")
                 if label_kind and (weight_kind or not config.weight):
                     break
-        label_dtype = tf.string if label_kind == "bytes_list" else tf.int64
+        label_dtype = {"bytes_list": tf.string, "float_list": tf.float32}.get(label_kind, tf.int64)
         weight_dtype = tf.int64 if weight_kind == "int64_list" else tf.float32
         return label_dtype, weight_dtype
 
@@ -197,21 +200,32 @@ class ReadTFRecordCounts(_CountShards):
     def _fast(self, shard: Shard, compression: str, parse) -> ShardCounter:
         tf = self._tf
         counter = ShardCounter(self._config, shard.path)
+
+        def sized(serialized):  # record bytes, to check the file was read to its end
+            return tf.reduce_sum(tf.strings.length(serialized, unit="BYTE")), parse(serialized)
+
         dataset = (
             self._dataset(shard, compression)
             .batch(self._config.batch_size)
-            .map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .map(sized, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .prefetch(tf.data.AUTOTUNE)
         )
-        for parsed in dataset:
+        records = payload = 0
+        for nbytes, parsed in dataset:
+            records += int(parsed[1].shape[0])
+            payload += int(nbytes)
             self._add(counter, parsed)
+        check_complete(shard, bool(compression), records, payload)
         return counter
 
     def _careful(self, shard: Shard, compression: str, parse) -> ShardCounter:
         """Re-reads a shard that has bad records, classifying them one by one."""
         tf = self._tf
         counter = ShardCounter(self._config, shard.path)
+        records = payload = 0
         for batch in self._dataset(shard, compression).batch(self._config.batch_size):
+            records += int(batch.shape[0])
+            payload += sum(map(len, batch.numpy()))
             try:
                 self._add(counter, parse(batch))
                 continue
@@ -227,6 +241,7 @@ class ReadTFRecordCounts(_CountShards):
                         self._add(counter, parse(tf.constant([record])))
                     except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
                         counter.add_bad("unparsable", 1)
+        check_complete(shard, bool(compression), records, payload)
         return counter
 
     def _classify(self, counter: ShardCounter, record: bytes, kinds: dict) -> str | None:

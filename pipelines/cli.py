@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from balance import SCHEMES, WeightTable
 from balance._errors import invalid
-from pipelines._flags import flags_of, refuse_unknown
+from pipelines._flags import FlagParser, flags_of, refuse_unknown
 
 
 def _show(argv: Sequence[str]) -> int:
@@ -77,12 +77,13 @@ def _params(pairs: Sequence[str]) -> dict[str, float]:
 
 
 def _merge(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="rebalance merge", description="Add up the weight tables of disjoint parts of one dataset.")
+    parser = FlagParser(prog="rebalance merge", allow_abbrev=False,
+                        description="Add up the weight tables of disjoint parts of one dataset.")
     parser.add_argument("tables", nargs="+", help="weight table JSON files (local, gs://, ram://)")
     parser.add_argument("--output", required=True, help="where to write the merged table")
     parser.add_argument("--class_names", help="comma-separated order of string class names (default: sorted)")
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    refuse_unknown(unknown, flags_of(parser))
     names = [n.strip() for n in args.class_names.split(",")] if args.class_names else None
     parts = [WeightTable.load(path) for path in args.tables]
     try:

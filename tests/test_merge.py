@@ -144,3 +144,8 @@ def test_cli_merge_errors_name_the_files(tmp_path, capsys):
     assert not (tmp_path / "out.json").exists()
     assert main(["merge", a, str(tmp_path / "missing.json"), "--output", str(tmp_path / "out.json")]) == 1
     assert "missing.json" in capsys.readouterr().err
+    assert main(["merge", a, a, "--outptu", str(tmp_path / "out.json")]) == 1
+    assert "required: --output" in capsys.readouterr().err
+    assert main(["merge", a, a, "--output", str(tmp_path / "out.json"), "--clas_names", "x"]) == 1
+    assert "Unknown flag --clas_names: did you mean --class_names?" in capsys.readouterr().err
+    assert not (tmp_path / "out.json").exists()

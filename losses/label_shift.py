@@ -103,8 +103,9 @@ def estimate_prior_em(
         ``max_iterations`` steps.
 
     Example:
-      >>> t = estimate_prior_em(model.predict(x_new), train_table)
-      >>> shifted = losses.shift_logits(logits_new, train_table, t)
+      >>> z = model.predict(x_new)  # logits
+      >>> t = estimate_prior_em(z, train_table, from_logits=True)
+      >>> shifted = losses.shift_logits(z, train_table, t)
     """
     probs = _probabilities("target_predictions", target_predictions, from_logits)
     source = _priors.class_shares("source_prior", source_prior, probs.shape[1])

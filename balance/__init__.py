@@ -6,6 +6,7 @@ Imports neither Apache Beam nor the other tf-rebalance packages.
 from balance._version import __version__
 from balance.counting import count_labels
 from balance.keras_interop import to_keras_class_weight
+from balance.merging import merge_tables
 from balance.recall_report import per_class_recall, plot_recall_by_frequency
 from balance.schemes import NORMALIZATIONS, SCHEMES, ZERO_COUNT_POLICIES, compute_weights
 from balance.table import FORMAT_VERSION, TASKS, WeightTable
@@ -46,6 +47,7 @@ __all__ = [
     "compute_weights",
     "count_labels",
     "expected_epoch_size",
+    "merge_tables",
     "model_recall",
     "per_class_recall",
     "plot_recall_by_frequency",

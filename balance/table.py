@@ -245,6 +245,13 @@ class WeightTable:
 
         return count_labels(labels, **kwargs)
 
+    @staticmethod
+    def merge(*tables: WeightTable, class_names: Sequence[str] | None = None) -> WeightTable:
+        """The table of the union of disjoint parts; see ``balance.merging.merge_tables``."""
+        from balance.merging import merge_tables  # noqa: PLC0415 (avoids a cycle)
+
+        return merge_tables(*tables, class_names=class_names)
+
     # ----------------------------------------------------------------- weights
     def class_weights(
         self,

@@ -19,6 +19,7 @@ from losses.adjusted import (
     ldam_loss,
     ldam_margins,
     logit_adjusted_sparse_categorical_crossentropy,
+    shift_logits,
 )
 from losses.cost import (
     CostSensitiveCategoricalCrossentropy,
@@ -65,6 +66,7 @@ __all__ = [
     "ldam_loss",
     "ldam_margins",
     "logit_adjusted_sparse_categorical_crossentropy",
+    "shift_logits",
     "sparse_categorical_focal_crossentropy",
     "weighted_binary_crossentropy",
     "weighted_categorical_crossentropy",

@@ -288,15 +288,9 @@ class SampleCsv(_SampleArrow):
                 for batch in pa_csv.open_csv(stream, read_options=read, parse_options=parse,
                                              convert_options=convert):
                     table = pa.Table.from_batches([batch])
-
-                    def column(name):
-                        if name not in names:
-                            return pa.nulls(table.num_rows, pa.string())
-                        cells = table.column(name)
-                        return pc.if_else(pc.equal(cells, ""), pa.scalar(None, pa.string()), cells)
-
-                    weight = column(config.weight) if config.weight else None
-                    self._add_table(decider, table, text=True, label=column(config.label), weight=weight)
+                    weight = _cells(pc, table, config.weight, names) if config.weight else None
+                    self._add_table(decider, table, text=True, label=_cells(pc, table, config.label, names),
+                                    weight=weight)
             except pa.ArrowInvalid as err:
                 raise invalid("input", "readable CSV files with a header row", shard.path, hint=str(err)) from None
         decider.source.add_bad("unparsable", invalid_rows[0])
@@ -313,6 +307,16 @@ class SampleCsv(_SampleArrow):
                 if "Empty CSV file" in str(err):
                     return None
                 raise invalid("input", "readable CSV files with a header row", path, hint=str(err)) from None
+
+
+def _cells(pc, table, name: str, names: list[str]):
+    """A text column with empty cells as nulls (missing), as the stats job reads them."""
+    import pyarrow as pa
+
+    if name not in names:
+        return pa.nulls(table.num_rows, pa.string())
+    cells = table.column(name)
+    return pc.if_else(pc.equal(cells, ""), pa.scalar(None, pa.string()), cells)
 
 
 def sampler_for(spec: SampleSpec, names: tuple[str, ...] | None) -> _SampleShards:

@@ -157,29 +157,22 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     output = args.output.rstrip("/")
     staging = staging_dir(output)
     start = time.monotonic()
+    if args.table:  # every check on the table and the target comes before any data is read
+        source, counted = WeightTable.load(args.table), False
+        config, target, described = _resolve(args, config, source, plan)
     try:
         makedirs(staging)
-        if args.table:
-            source, counted = WeightTable.load(args.table), False
-        else:
+        if not args.table:
             print(f"No --table given: counting {config.label!r} with the stats job first (one more pass); "
                   f"the table is kept as {output}/{SOURCE_TABLE_NAME}, pass it as --table next time", flush=True)
             source, counted = _count_source(config, options, f"{staging}/{SOURCE_TABLE_NAME}"), True
-        config = _check_table(source, config)
-        if source.provenance.get("fingerprint") != plan.fingerprint:
-            _LOG.info("The table was counted from other files; this pass checks its counts against the input")
-        if args.target in ("uniform", "sqrt") or args.target is None:
-            target, described = args.target, {"max_ratio": args.max_ratio} if args.target is None else args.target
-        else:
-            target = load_target(args.target, source)
-            described = {"file": args.target, "shares": target}
+            config, target, described = _resolve(args, config, source, plan)
         keep = keep_rates(source, max_ratio=args.max_ratio, target=target)
         kept_fraction = float(source.counts @ keep / source.counts.sum()) if source.task != "multilabel" else 1.0
         size = sum(fileio.size(s.path) for s in plan.shards)
         spec = SampleSpec(config, tuple(keep.tolist()), negative_keep(source, keep), args.seed, args.weight_feature,
                           args.num_shards or default_num_shards(size, kept_fraction))
-        publisher = Publisher(spec, source, staging, output, args.overwrite,
-                              {"target": described} if isinstance(described, str) else described)
+        publisher = Publisher(spec, source, staging, output, args.overwrite, described)
         result = _sample(spec, plan, source, staging, publisher, options)
     except BaseException as err:
         rmtree(staging)
@@ -187,6 +180,20 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     table = WeightTable.load(f"{output}/{TABLE_NAME}")
     print(summary(table, source, _counters_of(result), time.monotonic() - start, output, counted))
     return table
+
+
+def _resolve(args: argparse.Namespace, config: StatsConfig, source: WeightTable, plan):
+    """Checks the table against the flags; returns the completed config, the target and its description."""
+    config = _check_table(source, config)
+    if source.provenance.get("fingerprint") != plan.fingerprint:
+        _LOG.info("The table was counted from other files; this pass checks its counts against the input")
+    if args.target is None:
+        return config, None, {"max_ratio": args.max_ratio}
+    if args.target in ("uniform", "sqrt"):
+        keep_rates(source, target=args.target)  # refuses multilabel tables now
+        return config, args.target, {"target": args.target}
+    shares = load_target(args.target, source)
+    return config, shares, {"target": args.target, "shares": shares}
 
 
 def _count_source(config: StatsConfig, options: PipelineOptions, path: str) -> WeightTable:

@@ -48,7 +48,12 @@ class _Decider:
 
     def __init__(self, spec: SampleSpec, path: str, names: dict[str, int] | None) -> None:
         self.spec, self.names = spec, names
-        self.source = ShardCounter(spec.config, path)
+        self.path = path
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets what was read (before a shard is read again)."""
+        self.source = ShardCounter(self.spec.config, self.path)
         self.kept: list[tuple[int, KeptBatch]] = []
 
     def add(self, values, lengths, weights, wrong, hashes: np.ndarray, take) -> None:
@@ -168,19 +173,26 @@ class SampleTFRecord(_SampleShards):
                     features = {}
                 self._refuse_existing(features, shard.path)
             batches = reader._dataset(shard, compression).batch(self._spec.config.batch_size)
-            for serialized, hashes in batches.map(with_hash).prefetch(tf.data.AUTOTUNE):
-                self._add(decider, serialized, hashes, parse)
+            try:  # parse in the tf.data pipeline, in parallel, as the stats job does
+                fast = batches.map(lambda s: (s, with_hash(s)[1], parse(s)), num_parallel_calls=tf.data.AUTOTUNE,
+                                   deterministic=True)
+                for serialized, hashes, parsed in fast.prefetch(tf.data.AUTOTUNE):
+                    self._add(decider, serialized, hashes, parsed)
+            except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
+                decider.reset()  # a bad record: read the shard again, batch by batch
+                for serialized, hashes in batches.map(with_hash).prefetch(tf.data.AUTOTUNE):
+                    self._add_careful(decider, serialized, hashes, parse)
         except tf.errors.DataLossError as err:
             raise invalid("input", "readable TFRecord files", shard.path,
                           hint=f"Corrupted or truncated file: {err.message}. If it is compressed, pass "
                           "--compression gzip") from None
 
-    def _add(self, decider: _Decider, serialized, hashes, parse) -> None:
+    def _add_careful(self, decider: _Decider, serialized, hashes, parse) -> None:
         tf = self._tf
         try:
             parsed = parse(serialized)
         except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
-            # A bad record in the batch: parse one by one, drop and count the unparsable ones.
+            # Parse one by one; drop and count the unparsable records.
             records, good = serialized.numpy(), []
             for i, record in enumerate(records):
                 try:
@@ -192,14 +204,17 @@ class SampleTFRecord(_SampleShards):
                 return
             serialized, hashes = tf.constant(records[good]), tf.gather(hashes, good)
             parsed = parse(serialized)
+        self._add(decider, serialized, hashes, parsed)
+
+    def _add(self, decider: _Decider, serialized, hashes, parsed) -> None:
         values, lengths = parsed[0].numpy(), parsed[1].numpy()
         weights = _one_per_row(parsed[2].numpy(), parsed[3].numpy()) if len(parsed) > 2 else None
-        records = serialized.numpy()
 
-        def take(rows, rates):
+        def take(rows, rates):  # only the kept records become Python bytes
+            records = self._tf.gather(serialized, rows).numpy().tolist()
             if not self._spec.weight_feature:
-                return [records[i] for i in rows.tolist()]
-            return [records[i] + self._suffix(r) for i, r in zip(rows.tolist(), rates.tolist(), strict=True)]
+                return records
+            return [record + self._suffix(r) for record, r in zip(records, rates.tolist(), strict=True)]
 
         decider.add(values, lengths, weights, None, hashes.numpy().astype(np.uint64), take)
 

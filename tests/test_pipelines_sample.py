@@ -313,3 +313,24 @@ def test_keep_rates_of_a_table_that_is_not_a_sample():
     with pytest.raises(ValueError, match="rebalance sample"):
         WeightTable.from_counts([3, 4]).keep_rates()
     assert json.loads(WeightTable.from_counts([3, 4]).to_json())["provenance"].get("sample") is None
+
+
+def test_bad_records_are_dropped_and_counted_like_the_stats_job(tmp_path):
+    labels = np.random.default_rng(5).choice(3, size=600, p=P)
+    records = [example(label=int(y), i=i) for i, y in enumerate(labels)]
+    write_tfrecords(tmp_path / "in", records[:300] + [b"not an Example"] + records[300:], shards=2)
+    flags = ["--input", str(tmp_path / "in" / "*"), "--max_ratio", "2"]
+    with pytest.raises(ValueError, match="max_bad_fraction"):
+        run(flags + ["--output", str(tmp_path / "strict"), "--table", str(_table_of(tmp_path, labels))])
+    assert not (tmp_path / "strict").exists()
+    table = run(flags + ["--output", str(tmp_path / "out"), "--max_bad_fraction", "0.01"])
+    written = records_of(tmp_path / "out")
+    assert b"not an Example" not in written
+    np.testing.assert_array_equal(table.counts, np.bincount([parsed(r)["label"][0] for r in written], minlength=3))
+    np.testing.assert_array_equal(table.source_counts(), np.bincount(labels, minlength=3))
+
+
+def _table_of(tmp_path, labels):
+    path = tmp_path / "labels.json"
+    WeightTable.from_labels(labels, label_key="label").save(str(path))
+    return path

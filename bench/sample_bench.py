@@ -130,6 +130,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max_ratio", type=float, default=10.0)
     parser.add_argument("--keep", required=True, help="Directory for the generated data (reused when present).")
+    parser.add_argument("--only", choices=("jobs", "epochs"), help="Run one of the two measurements.")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -148,29 +149,32 @@ def main() -> None:
               f"under {args.keep}")
     print(f"{args.n:,} TFRecord records, {os.cpu_count()} CPUs (shared machine); {args.repeats} repeats, medians",
           flush=True)
-    job = measure("jobs", args.keep, args.repeats, args.max_ratio)
-    a, b = (statistics.median(job["times"][k]) for k in ("stats", "sample"))
-    print(f"jobs: stats {job['times']['stats']}, sample {job['times']['sample']}", flush=True)
-    epoch = measure("epochs", args.keep, args.repeats, args.max_ratio)
-    rows = {}
-    for name, runs in epoch["results"].items():
-        seconds = statistics.median(r["seconds"] for r in runs)
-        rows[name] = (seconds, runs[-1]["read"] / seconds, runs[-1]["delivered"] / seconds, runs[-1]["l1_to_mix"])
-    print(f"epochs: {json.dumps(epoch['results'])}", flush=True)
-    print(f"\nkept {job['kept']:,.0f} of {job['read']:,.0f} records ({job['kept'] / job['read']:.2%}) "
-          f"with --max_ratio {args.max_ratio:g}; peak RSS jobs {job['rss_mb']:.0f} MB, epochs {epoch['rss_mb']:.0f} MB")
-    print("\n| step | median time | ratio |")
-    print("|---|---:|---:|")
-    print(f"| (a) rebalance stats | {a:.2f} s | |")
-    print(f"| (b) rebalance sample --max_ratio {args.max_ratio:g} --table | {b:.2f} s | (b)/(a) = {b / a:.2f} |")
-    print("\n| epoch | median time | records read/s | examples delivered/s | L1 to the mix |")
-    print("|---|---:|---:|---:|---:|")
-    for label, name in (("(c) tf.data over the sample", "sample"),
-                        ("(d) rebalance(method='resample') over the full data", "resample")):
-        seconds, read, delivered, l1 = rows[name]
-        print(f"| {label} | {seconds:.2f} s | {read:,.0f} | {delivered:,.0f} | {l1:.4f} |")
-    print(f"\n(d)/(c) epoch time: {rows['resample'][0] / rows['sample'][0]:.1f}x")
-
+    if args.only != "epochs":
+        job = measure("jobs", args.keep, args.repeats, args.max_ratio)
+        a, b = (statistics.median(job["times"][k]) for k in ("stats", "sample"))
+        print(f"jobs: stats {job['times']['stats']}, sample {job['times']['sample']}", flush=True)
+        print(f"\nkept {job['kept']:,.0f} of {job['read']:,.0f} records ({job['kept'] / job['read']:.2%}) "
+              f"with --max_ratio {args.max_ratio:g}; peak RSS of the jobs' process {job['rss_mb']:.0f} MB")
+        print("\n| step | median time | ratio |")
+        print("|---|---:|---:|")
+        print(f"| (a) rebalance stats | {a:.2f} s | |")
+        print(f"| (b) rebalance sample --max_ratio {args.max_ratio:g} --table | {b:.2f} s | (b)/(a) = {b / a:.2f} |")
+    if args.only != "jobs":
+        epoch = measure("epochs", args.keep, args.repeats, args.max_ratio)
+        rows = {}
+        for name, runs in epoch["results"].items():
+            seconds = statistics.median(r["seconds"] for r in runs)
+            rows[name] = (seconds, runs[-1]["read"] / seconds, runs[-1]["delivered"] / seconds,
+                          runs[-1]["l1_to_mix"])
+        print(f"epochs: {json.dumps(epoch['results'])}", flush=True)
+        print("\n| epoch | median time | records read/s | examples delivered/s | L1 to the mix |")
+        print("|---|---:|---:|---:|---:|")
+        for label, name in (("(c) tf.data over the sample", "sample"),
+                            ("(d) rebalance(method='resample') over the full data", "resample")):
+            seconds, read, delivered, l1 = rows[name]
+            print(f"| {label} | {seconds:.2f} s | {read:,.0f} | {delivered:,.0f} | {l1:.4f} |")
+        print(f"\n(d)/(c) epoch time: {rows['resample'][0] / rows['sample'][0]:.1f}x; "
+              f"peak RSS of the epochs' process {epoch['rss_mb']:.0f} MB")
 
 if __name__ == "__main__":
     main()

@@ -334,3 +334,19 @@ def _table_of(tmp_path, labels):
     path = tmp_path / "labels.json"
     WeightTable.from_labels(labels, label_key="label").save(str(path))
     return path
+
+
+def test_string_labels_and_a_target_file(tmp_path):
+    names = np.array(["cat", "dog", "eel"])[np.random.default_rng(6).choice(3, size=2000, p=P)]
+    write_csv(tmp_path / "in" / "a.csv", {"label": names, "i": np.arange(2000)})
+    flags = ["--input", str(tmp_path / "in" / "*"), "--format", "csv"]
+    run_stats(flags + ["--output", str(tmp_path / "t.json")])
+    target = _target(tmp_path, json.dumps({"cat": 0.5, "dog": 0.25, "eel": 0.25}))
+    table = run(flags + ["--table", str(tmp_path / "t.json"), "--target", target, "--output", str(tmp_path / "out")])
+    assert table.class_names == ("cat", "dog", "eel") and table.label_dtype == "string"
+    n = collections.Counter(names.tolist())
+    np.testing.assert_allclose(table.keep_rates(), np.array([0.5, 0.25, 0.25]) / [n["cat"], n["dog"], n["eel"]]
+                               * n["eel"] / 0.25)
+    rows = pa_csv.read_csv(str(next((tmp_path / "out").glob("part-*")))).column("label").to_pylist()
+    np.testing.assert_array_equal(table.counts, [rows.count(c) for c in table.class_names])
+    assert table.provenance["sample"]["target"]["shares"] == {"cat": 0.5, "dog": 0.25, "eel": 0.25}

@@ -1,9 +1,12 @@
 """Benchmark of ``rebalance sample`` against the stats job, and of training epochs
 over the sample against online resampling of the full data.
 
-Data: the stats benchmark's generator (``bench/stats_bench.py``: 100 classes at
-1:1000, each record a ``tf.train.Example`` with an int label and 8 floats), as
-TFRecord in S shards, generated once into ``--keep`` and reused.
+Data: the stats benchmark's data (``bench/stats_bench.py``: its labels, 100
+classes at 1:1000, and its records, a ``tf.train.Example`` with an int label and
+8 floats per class) plus a unique int64 ``id`` per record, as TFRecord in S
+shards, generated once into ``--keep`` and reused. The ``id`` matters: the
+stats benchmark writes one identical record per class, and identical records
+share one keep decision, so without it a class would be kept or dropped whole.
 
 Two measurements, each in one fresh process whose variants take turns,
 repeat after repeat (the machine may be shared), medians reported:
@@ -37,10 +40,36 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 
-from stats_bench import generate, peak_rss_mb  # noqa: E402
+from stats_bench import CLASSES, make_labels, peak_rss_mb  # noqa: E402
 
 BATCH = 256
 PARSE_BATCH = 1024
+
+
+def generate(directory: str, n: int, shards: int) -> None:
+    """The stats benchmark's labels and records, each made unique by an ``id`` feature.
+
+    The id is appended as a serialized one-feature Example (protobuf merges
+    concatenated messages), so only that small message is encoded per record.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    labels = make_labels(n)
+    x = np.random.default_rng(1).random((CLASSES, 8)).astype(np.float32)
+    templates = [tf.train.Example(features=tf.train.Features(feature={
+        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[c])),
+        "x": tf.train.Feature(float_list=tf.train.FloatList(value=x[c])),
+    })).SerializeToString() for c in range(CLASSES)]
+    ident = tf.train.Example(features=tf.train.Features(feature={
+        "id": tf.train.Feature(int64_list=tf.train.Int64List(value=[0]))}))
+    value = ident.features.feature["id"].int64_list.value
+    os.makedirs(os.path.join(directory, "tfrecord"), exist_ok=True)
+    for s in range(shards):
+        with tf.io.TFRecordWriter(os.path.join(directory, "tfrecord", f"part-{s:05d}")) as writer:
+            for i in range(s, n, shards):
+                value[0] = i
+                writer.write(templates[labels[i]] + ident.SerializeToString())
 
 
 def _files(directory: str) -> list[str]:
@@ -143,7 +172,7 @@ def main() -> None:
     marker = os.path.join(args.keep, f"done-{args.n}-{args.shards}")
     if not os.path.exists(marker):
         start = time.perf_counter()
-        generate(args.keep, args.n, args.shards, ["tfrecord"])
+        generate(args.keep, args.n, args.shards)
         open(marker, "w").close()
         print(f"Generated {args.n:,} records in {args.shards} shards ({time.perf_counter() - start:.0f} s) "
               f"under {args.keep}")

@@ -259,7 +259,25 @@ def summary(table: WeightTable, source: WeightTable, counters: dict[str, int], s
         "  back to the source prior: losses.shift_logits(logits, table, table.source_counts())",
         f"  wall time: {seconds:.2f} s",
     ]
+    far = _far_from_expected(table, source, keep)
+    if far:
+        lines.append(f"  warning: {far}")
     return "\n".join(lines)
+
+
+def _far_from_expected(table: WeightTable, source: WeightTable, keep) -> str | None:
+    """Kept counts beyond 6 sd of ``n_c * keep_c`` mean many identical records (they share one decision)."""
+    if table.task == "multilabel" or len(source.counts) != len(table.counts):
+        return None
+    expected = source.counts * keep
+    sd = (expected * (1.0 - keep)) ** 0.5
+    far = [c for c in range(len(keep)) if abs(table.counts[c] - expected[c]) > 6 * sd[c] + 1]
+    if not far:
+        return None
+    c = far[0]
+    return (f"{len(far)} class(es) kept far from n_c * keep_c (class {c}: {table.counts[c]:,.0f} kept, "
+            f"{expected[c]:,.0f} expected). Identical records share one keep decision; give each record a "
+            "unique id to sample copies independently")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -350,3 +350,12 @@ def test_string_labels_and_a_target_file(tmp_path):
     rows = pa_csv.read_csv(str(next((tmp_path / "out").glob("part-*")))).column("label").to_pylist()
     np.testing.assert_array_equal(table.counts, [rows.count(c) for c in table.class_names])
     assert table.provenance["sample"]["target"]["shares"] == {"cat": 0.5, "dog": 0.25, "eel": 0.25}
+
+
+def test_identical_records_share_one_decision_and_the_summary_warns(tmp_path, capsys):
+    labels = np.random.default_rng(7).choice(3, size=1500, p=P)
+    write_tfrecords(tmp_path / "in", [example(label=int(y)) for y in labels], shards=2)  # one record per class
+    table = run(["--input", str(tmp_path / "in" / "*"), "--output", str(tmp_path / "out"), "--max_ratio", "2"])
+    n = np.bincount(labels, minlength=3)
+    assert set(table.counts.tolist()) <= set(n.tolist()) | {0.0}  # each class kept whole or dropped whole
+    assert "Identical records share one keep decision" in capsys.readouterr().out

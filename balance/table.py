@@ -407,6 +407,22 @@ class WeightTable:
         present = self.counts[self.counts > 0]
         return float(present.max() / present.min()) if present.size else math.inf
 
+    def keep_rates(self) -> np.ndarray:
+        """Per-class keep rates of a table written by ``rebalance sample`` (float64, in [0, 1])."""
+        return np.asarray(self._sample("keep_rates")["keep_rates"], dtype=np.float64)
+
+    def source_counts(self) -> np.ndarray:
+        """The source counts a sample was drawn from; with ``losses.shift_logits`` it maps a model
+        trained on the sample back: ``shift_logits(z, source_prior=table, target_prior=table.source_counts())``."""
+        return np.asarray(self._sample("source_counts")["source"]["counts"], dtype=np.float64)
+
+    def _sample(self, what: str) -> Mapping[str, Any]:
+        sample = self.provenance.get("sample")
+        if not isinstance(sample, Mapping):
+            raise invalid("table", f"a table written by rebalance sample for {what}()", "a table without "
+                          "sampling provenance", hint="Load DIR/table.json of the sample")
+        return sample
+
     def with_precomputed(self, scheme: str = "balanced", **options: Any) -> WeightTable:
         """A copy that also stores the weights under ``scheme`` and ``options``."""
         weights = self.class_weights(scheme, **options)

@@ -1,7 +1,7 @@
-"""The ``rebalance`` command line: ``stats``, ``show``, ``merge`` and ``demo``.
+"""The ``rebalance`` command line: ``stats``, ``sample``, ``show``, ``merge`` and ``demo``.
 
 ``show`` and ``merge`` need neither Beam nor TensorFlow beyond reading the
-files; ``stats`` and ``demo`` import their modules only when called.
+files; ``stats``, ``sample`` and ``demo`` import their modules only when called.
 """
 
 from __future__ import annotations
@@ -103,6 +103,12 @@ def _stats(argv: Sequence[str]) -> int:
     return class_stats.main(list(argv))
 
 
+def _sample(argv: Sequence[str]) -> int:
+    from pipelines import sample_job  # noqa: PLC0415 (imports Beam)
+
+    return sample_job.main(list(argv))
+
+
 def _demo(argv: Sequence[str]) -> int:
     from pipelines import demo  # noqa: PLC0415
 
@@ -111,6 +117,7 @@ def _demo(argv: Sequence[str]) -> int:
 
 COMMANDS = {
     "stats": (_stats, "count classes with the Beam job and write a weight table"),
+    "sample": (_sample, "write a down-sampled copy of a dataset and the exact table of the sample"),
     "show": (_show, "print a weight table (and optionally plot it)"),
     "merge": (_merge, "add up the tables of disjoint parts into one table"),
     "demo": (_demo, "run the end-to-end demo on generated data"),
@@ -119,7 +126,7 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    usage = "usage: rebalance {stats,show,merge,demo} ...\n\n" + "\n".join(
+    usage = "usage: rebalance {" + ",".join(COMMANDS) + "} ...\n\n" + "\n".join(
         f"  {name:<6} {help_}" for name, (_, help_) in COMMANDS.items()
     )
     if not argv or argv[0] in ("-h", "--help"):

@@ -58,7 +58,6 @@ from pipelines._sampling import (
 from pipelines.class_stats import _auto_read_threads, _local_runner, config_from_args, job_error
 from pipelines.class_stats import build_parser as stats_parser
 from pipelines.combiners import CountCombineFn
-from pipelines.readers import ListParquetRowGroups
 from pipelines.transforms import ComputeClassStats, WriteWeightTable
 
 _LOG = logging.getLogger(__name__)
@@ -206,10 +205,8 @@ def _count_source(config: StatsConfig, options: PipelineOptions, path: str) -> W
 def _sample(spec: SampleSpec, plan, source: WeightTable, staging: str, publisher: Publisher, options):
     config = spec.config
     pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
-    shards = pipeline | "ListShards" >> beam.Create(plan.shards)
-    if config.format == "parquet":
-        shards = (shards | "SplitRowGroups" >> beam.ParDo(ListParquetRowGroups())
-                  | "SpreadRowGroups" >> beam.Reshuffle())
+    # The plan already holds one shard per file, Parquet row group or CSV byte range.
+    shards = pipeline | "ListShards" >> beam.Create(plan.shards) | "SpreadShards" >> beam.Reshuffle()
     names = source.class_names if source.label_dtype == "string" else None
     read = shards | "Sample" >> beam.ParDo(sampler_for(spec, names)).with_outputs(SOURCE, main="kept")
     source_counts = read[SOURCE] | "CountSource" >> beam.CombineGlobally(CountCombineFn(config.weighted))

@@ -24,14 +24,14 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from balance import fileio
-from balance._errors import invalid
+from balance.errors import RebalanceError, invalid
 from pipelines._arrow import arrow_labels, arrow_weights
 from pipelines._config import Shard, StatsConfig
+from pipelines._outcome import METRICS_NAMESPACE, as_data_error
 from pipelines._shard import ShardCounter
 from pipelines._tfrecord_check import check_complete
 from pipelines.combiners import BAD_KINDS, ClassCounts
 
-METRICS_NAMESPACE = "tf_rebalance.class_stats"
 _DETECT_RECORDS = 1000
 
 
@@ -68,7 +68,7 @@ class _CountShards(beam.DoFn):
 
     def process(self, shard: Shard) -> Iterator[ClassCounts]:
         if self._config.read_threads == 1:
-            yield self._report(self.count(Shard(*shard)))
+            yield self._report(self._counts(Shard(*shard)))
             return
         self._pending.append(Shard(*shard))
         if len(self._pending) == self._config.read_threads:
@@ -90,12 +90,18 @@ class _CountShards(beam.DoFn):
         if not self._pending:
             return []
         with ThreadPoolExecutor(len(self._pending)) as pool:
-            counters = list(pool.map(self.count, self._pending))
+            counters = list(pool.map(self._counts, self._pending))
         self._pending = []
-        return [self._report(counter) for counter in counters]
+        return [self._report(counts) for counts in counters]
 
-    def _report(self, counter: ShardCounter) -> ClassCounts:
-        counts = counter.finish()
+    def _counts(self, shard: Shard) -> ClassCounts:
+        """The shard's counts; the job's own error, if one is met, travels in them (see ``_outcome``)."""
+        try:
+            return self.count(shard).finish()
+        except RebalanceError as err:
+            return ClassCounts(weighted=self._config.weighted, shards=1, error=as_data_error(err, shard.path))
+
+    def _report(self, counts: ClassCounts) -> ClassCounts:
         self._records.inc(counts.records)
         self._shards.inc()
         for kind, count in counts.bad.items():
@@ -324,7 +330,7 @@ class ReadCsvCounts(_CountShards):
 
 
 class ListParquetRowGroups(beam.DoFn):
-    """Splits a Parquet file into one shard per row group."""
+    """Splits a Parquet file into one shard per row group (an unreadable file stays whole)."""
 
     def process(self, shard: Shard) -> Iterator[Shard]:
         import pyarrow.parquet as pq
@@ -332,8 +338,9 @@ class ListParquetRowGroups(beam.DoFn):
         with _arrow_file(shard.path) as handle:
             try:
                 num_row_groups = pq.ParquetFile(handle).num_row_groups
-            except Exception as err:  # noqa: BLE001 (pyarrow raises several types)
-                raise invalid("input", "readable Parquet files", shard.path, hint=str(err)) from None
+            except Exception:  # noqa: BLE001 (ReadParquetCounts reports it, see pipelines._outcome)
+                yield Shard(shard.path)
+                return
         for index in range(num_row_groups):
             yield Shard(shard.path, row_group=index)
 
@@ -351,7 +358,10 @@ class ReadParquetCounts(_CountShards):
         config = self._config
         counter = ShardCounter(config, shard.path)
         with _arrow_file(shard.path) as handle:
-            parquet = self._pq.ParquetFile(handle)
+            try:
+                parquet = self._pq.ParquetFile(handle)
+            except Exception as err:  # noqa: BLE001 (pyarrow raises several types)
+                raise invalid("input", "readable Parquet files", shard.path, hint=str(err)) from None
             names = set(parquet.schema_arrow.names)
             if config.label not in names:
                 counter.add_bad("missing_label", parquet.metadata.row_group(shard.row_group).num_rows)

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from balance import schemes as schemes_lib
-from balance._errors import invalid, invalid_choice, short_repr
 from balance._version import __version__
+from balance.errors import invalid, invalid_choice, short_repr
+from balance.vocabulary import LABEL_DTYPES, TASKS
 
 
 def finite_number(name: str, value: Any) -> float:
@@ -156,3 +157,87 @@ def make_provenance(inputs: Sequence[str], fingerprint: str) -> dict[str, Any]:
         "tool_version": __version__,
         "fingerprint": fingerprint,
     }
+
+
+def checked_fields(table: Any) -> dict[str, Any]:
+    """Validates a ``WeightTable``'s fields; returns the normalised values to store."""
+    fields: dict[str, Any] = {}
+    if table.task not in TASKS:
+        raise invalid_choice("task", TASKS, table.task)
+    if table.label_dtype not in LABEL_DTYPES:
+        raise invalid_choice("label_dtype", LABEL_DTYPES, table.label_dtype)
+    try:
+        counts = np.asarray(table.counts, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise invalid("counts", "a sequence of numbers", table.counts) from None
+    if counts.ndim != 1 or counts.size == 0:
+        raise invalid("counts", "a non-empty 1-D sequence of numbers", table.counts)
+    bad = np.flatnonzero(~np.isfinite(counts) | (counts < 0))
+    if bad.size:
+        raise invalid(
+            "counts",
+            "finite counts >= 0",
+            f"{counts[bad[0]]} at class {bad[0]}",
+            hint=f"{bad.size} bad count(s)",
+        )
+    fields["counts"] = _frozen_array(counts, np.float64)
+    num_classes = counts.size if table.num_classes is None else table.num_classes
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise invalid("num_classes", "a positive int", table.num_classes)
+    if num_classes != counts.size:
+        raise invalid(
+            "counts", f"one count per class (num_classes={num_classes})", f"{counts.size} counts"
+        )
+    fields["num_classes"] = int(num_classes)
+    if table.task == "binary" and num_classes != 2:
+        raise invalid(
+            "num_classes",
+            "2 for task='binary' (counts are [negatives, positives])",
+            num_classes,
+            hint="Use task='multilabel' for several independent binary labels",
+        )
+    if table.class_names is not None:
+        fields["class_names"] = check_class_names(table.class_names, num_classes)
+    if table.label_key is not None and not isinstance(table.label_key, str):
+        raise invalid("label_key", "a feature key or column name (str) or None", table.label_key)
+    num_examples = finite_number("num_examples", table.num_examples)
+    if num_examples <= 0:
+        raise invalid("num_examples", "a positive number", table.num_examples)
+    fields["num_examples"] = num_examples
+    total = float(counts.sum())
+    tolerance = 1e-9 * max(1.0, total)
+    if table.task == "multilabel":
+        over = np.flatnonzero(counts > num_examples + tolerance)
+        if over.size:
+            raise invalid(
+                "counts",
+                f"positives <= num_examples ({num_examples:g}) for every label",
+                f"{counts[over[0]]:g} positives for label {over[0]}",
+            )
+        if table.num_elements is not None:
+            raise invalid("num_elements", "None for task='multilabel'", table.num_elements)
+    elif table.num_elements is None:
+        if abs(total - num_examples) > tolerance:
+            raise invalid(
+                "num_examples",
+                f"the sum of counts ({total:g}) for one label per example",
+                num_examples,
+                hint="For dense labels (tokens, pixels) set num_elements",
+            )
+    else:
+        num_elements = finite_number("num_elements", table.num_elements)
+        if abs(total - num_elements) > tolerance:
+            raise invalid("num_elements", f"the sum of counts ({total:g})", num_elements)
+        fields["num_elements"] = num_elements
+    if not isinstance(table.provenance, Mapping):
+        raise invalid("provenance", "a mapping", table.provenance)
+    fields["provenance"] = dict(table.provenance)
+    if table.precomputed is not None:
+        fields["precomputed"] = check_precomputed(table.precomputed, num_classes)
+    return fields
+
+
+def _frozen_array(values: Any, dtype: Any) -> np.ndarray:
+    array = np.array(values, dtype=dtype, copy=True)
+    array.setflags(write=False)
+    return array

@@ -4,11 +4,12 @@ Imports neither Apache Beam nor the other tf-rebalance packages.
 """
 
 from balance._version import __version__
-from balance.counting import count_labels
 from balance.keras_interop import to_keras_class_weight
 from balance.schemes import NORMALIZATIONS, SCHEMES, ZERO_COUNT_POLICIES, compute_weights
 from balance.table import FORMAT_VERSION, TASKS, WeightTable
 from balance.targets import SamplingPlan, expected_epoch_size, resolve_target, sampling_plan
+
+count_labels = WeightTable.from_labels  # the same function under its older name
 
 # The tf.data layer imports TensorFlow; load it on first use so that
 # `import balance` stays light (module __getattr__, PEP 562).

@@ -159,6 +159,32 @@ def make_provenance(inputs: Sequence[str], fingerprint: str) -> dict[str, Any]:
     }
 
 
+def counts_arguments(
+    counts: Any, task: str, num_classes: int | None, class_names: Any, num_examples: float | None,
+    num_elements: float | None, label_dtype: str | None,
+) -> tuple[np.ndarray, Any, str, float]:
+    """``WeightTable.from_counts``'s arguments -> (counts vector, class names, label dtype, num_examples)."""
+    if isinstance(class_names, (str, bytes)):
+        raise invalid("class_names", "a list of names, one per class", class_names)
+    vector = counts
+    if isinstance(counts, Mapping):
+        vector, class_names, keyed_by_name = counts_from_mapping(counts, num_classes, class_names)
+        if keyed_by_name and label_dtype is None:
+            label_dtype = "string"
+    try:
+        vector = np.asarray(vector, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise invalid("counts", "a sequence of numbers or a dict", short_repr(counts)) from None
+    if task == "multilabel" and num_examples is None:
+        raise invalid("num_examples", "the number of examples for task='multilabel' (counts are positives per label)",
+                      None)
+    if num_examples is None:
+        if num_elements is not None:
+            raise invalid("num_examples", "the number of examples when num_elements is set", None)
+        num_examples = float(vector.sum())
+    return vector, class_names, label_dtype or "int", num_examples
+
+
 def checked_fields(table: Any) -> dict[str, Any]:
     """Validates a ``WeightTable``'s fields; returns the normalised values to store."""
     fields: dict[str, Any] = {}

@@ -30,9 +30,10 @@ import numpy as np
 
 from balance import _table_io
 from balance import schemes as schemes_lib
+from balance._label_arrays import tally_labels
 from balance._table_fields import (
     checked_fields,
-    counts_from_mapping,
+    counts_arguments,
     fingerprint_of,
     finite_number,
     make_provenance,
@@ -117,28 +118,8 @@ class WeightTable:
           >>> WeightTable.from_counts([198, 436, 710, 272]).class_weights()
           array([2.040404 , 0.9266055, 0.5690141, 1.4852941], dtype=float32)
         """
-        if isinstance(class_names, (str, bytes)):
-            raise invalid("class_names", "a list of names, one per class", class_names)
-        if isinstance(counts, Mapping):
-            vector, class_names, keyed_by_name = counts_from_mapping(counts, num_classes, class_names)
-            if keyed_by_name and label_dtype is None:
-                label_dtype = "string"
-        else:
-            vector = counts
-        try:
-            vector = np.asarray(vector, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise invalid("counts", "a sequence of numbers or a dict", short_repr(counts)) from None
-        if task == "multilabel" and num_examples is None:
-            raise invalid(
-                "num_examples",
-                "the number of examples for task='multilabel' (counts are positives per label)",
-                None,
-            )
-        if num_examples is None:
-            num_examples = float(vector.sum()) if num_elements is None else None
-            if num_examples is None:
-                raise invalid("num_examples", "the number of examples when num_elements is set", None)
+        vector, class_names, label_dtype, num_examples = counts_arguments(
+            counts, task, num_classes, class_names, num_examples, num_elements, label_dtype)
         if fingerprint is not None and not isinstance(fingerprint, str):
             raise invalid("fingerprint", "a str, e.g. 'sha256:...'", fingerprint)
         provenance = make_provenance(inputs, fingerprint or fingerprint_of(vector))
@@ -149,20 +130,55 @@ class WeightTable:
             num_classes=num_classes if num_classes is not None else None,
             class_names=tuple(class_names) if class_names is not None else None,
             label_key=label_key,
-            label_dtype=label_dtype or "int",
+            label_dtype=label_dtype,
             num_elements=num_elements,
             provenance=provenance,
         )
 
     @classmethod
-    def from_labels(cls, labels: Any, **kwargs: Any) -> WeightTable:
-        """Counts labels held in memory; see ``balance.counting.count_labels``.
+    def from_labels(
+        cls,
+        labels: Any,
+        *,
+        task: str = "multiclass",
+        num_classes: int | None = None,
+        class_names: Sequence[str] | None = None,
+        label_form: str = "auto",
+        sample_weight: Any = None,
+        ignore_value: int | None = None,
+        label_key: str | None = None,
+    ) -> WeightTable:
+        """Counts labels held in memory (numpy arrays, tensors or lists).
 
-        Gives exactly what the Beam job gives on the same data.
+        Gives exactly what the Beam job gives on the same data: both count
+        with ``balance.counting.count_batch``.
+
+        Args:
+          labels: ids, strings, one-hot or multi-hot rows, id lists or dense
+            ids (forms: see ``balance._label_arrays``).
+          task: ``"multiclass"``, ``"binary"`` or ``"multilabel"``.
+          num_classes: K; else ``max id + 1``, ``len(class_names)`` or the row width.
+          class_names: class order (string labels are otherwise sorted).
+          label_form: one of ``balance.vocabulary.LABEL_FORMS``.
+          sample_weight: optional ``(N,)`` example weights (weighted counts).
+          ignore_value: for dense labels, an id not to count (e.g. 255 in masks).
+          label_key: recorded in the table's label spec.
+
+        Raises:
+          balance.errors.InvalidArgumentError: a bad argument or label shape.
+          balance.errors.InvalidDataError: a bad label value, naming its example.
+
+        Example:
+          >>> WeightTable.from_labels(np.array([0, 0, 1, 2])).counts
+          array([2., 1., 1.])
         """
-        from balance.counting import count_labels  # noqa: PLC0415 (avoids a cycle)
-
-        return count_labels(labels, **kwargs)
+        tally = tally_labels(labels, task=task, num_classes=num_classes, class_names=class_names,
+                             label_form=label_form, sample_weight=sample_weight, ignore_value=ignore_value)
+        return cls.from_counts(
+            tally.counts, task=task, num_classes=tally.num_classes, class_names=tally.class_names,
+            num_examples=tally.num_examples, num_elements=tally.num_elements, label_key=label_key,
+            label_dtype=tally.label_dtype, inputs=["<in-memory labels>"], fingerprint=tally.fingerprint,
+        )
 
     # ----------------------------------------------------------------- weights
     def class_weights(
@@ -194,15 +210,8 @@ class WeightTable:
           ValueError: unknown scheme or option, or empty classes under
             ``zero_count="error"``.
         """
-        weights = schemes_lib.compute_weights(
-            self.counts,
-            scheme,
-            normalize=normalize,
-            clip=clip,
-            zero_count=zero_count,
-            class_names=self.class_names,
-            **params,
-        )
+        weights = schemes_lib.compute_weights(self.counts, scheme, normalize=normalize, clip=clip,
+                                              zero_count=zero_count, class_names=self.class_names, **params)
         return weights.astype(np.float32)
 
     def negatives(self) -> np.ndarray:
@@ -248,9 +257,7 @@ class WeightTable:
         positives, negatives = self.positives(), self.negatives()
         if scheme == "pos_weight":
             if params or normalize is not None or clip is not None:
-                raise invalid(
-                    "scheme", "no options with scheme='pos_weight'", scheme, hint=f"Received {params}"
-                )
+                raise invalid("scheme", "no options with scheme='pos_weight'", scheme, hint=f"Received {params}")
             pos = pos_over_neg(negatives, positives, zero_count, self.class_names)
             return pos.astype(np.float32), np.ones_like(pos, dtype=np.float32)
         pos = np.empty_like(positives)
@@ -258,14 +265,8 @@ class WeightTable:
         for i, (n_neg, n_pos) in enumerate(zip(negatives, positives, strict=False)):
             name = self.class_names[i] if self.class_names else str(i)
             neg[i], pos[i] = schemes_lib.compute_weights(
-                np.array([n_neg, n_pos]),
-                scheme,
-                normalize=normalize,
-                clip=clip,
-                zero_count=zero_count,
-                class_names=[f"{name}=negative", f"{name}=positive"],
-                **params,
-            )
+                np.array([n_neg, n_pos]), scheme, normalize=normalize, clip=clip, zero_count=zero_count,
+                class_names=[f"{name}=negative", f"{name}=positive"], **params)
         return pos.astype(np.float32), neg.astype(np.float32)
 
     def prior(self) -> np.ndarray:
@@ -286,12 +287,8 @@ class WeightTable:
         counts = self.counts + smoothing
         if np.any(counts <= 0):
             empty = np.flatnonzero(counts <= 0)
-            raise invalid(
-                "smoothing",
-                "a positive smoothing when some classes have no examples",
-                smoothing,
-                hint=f"Empty classes: {short_repr(empty.tolist())}; log(0) is -inf",
-            )
+            raise invalid("smoothing", "a positive smoothing when some classes have no examples", smoothing,
+                          hint=f"Empty classes: {short_repr(empty.tolist())}; log(0) is -inf")
         denominator = counts.sum() if self.task != "multilabel" else self.num_examples + smoothing
         return np.log(counts / denominator).astype(np.float32)
 
@@ -304,9 +301,7 @@ class WeightTable:
         """
         if self.task == "multilabel":
             raise invalid(
-                "task",
-                "'multiclass' or 'binary' for Keras class_weight",
-                self.task,
+                "task", "'multiclass' or 'binary' for Keras class_weight", self.task,
                 hint="Keras applies class_weight by the argmax of a multi-hot row, silently "
                 "dropping the other labels; use table.pos_weight() with "
                 "losses.WeightedBinaryCrossentropy instead",

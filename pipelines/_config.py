@@ -19,7 +19,7 @@ from balance.schemes import SCHEMES
 from balance.table import TASKS
 
 FORMATS = ("tfrecord", "csv", "parquet", "tfds")
-LABEL_FORMS = ("auto", "sparse", "id_lists", "multi_hot", "dense")
+LABEL_FORMS = ("auto", "sparse", "one_hot", "id_lists", "multi_hot", "dense")
 LABEL_DTYPES = ("auto", "int", "string")
 COMPRESSIONS = ("auto", "none", "gzip")
 _GLOB_CHARS = "*?["
@@ -45,8 +45,9 @@ class StatsConfig:
       task: ``"multiclass"``, ``"binary"`` or ``"multilabel"``.
       num_classes: K; ids outside ``[0, K)`` fail the job. Inferred if None.
       class_names: names in class order (set from a TFDS ``ClassLabel``).
-      label_form: ``sparse`` (one label per example), ``id_lists``,
-        ``multi_hot`` (multilabel) or ``dense`` (every element counted);
+      label_form: ``sparse`` (one label per example), ``one_hot`` (a 0/1
+        vector with one 1 per example), ``id_lists``, ``multi_hot``
+        (multilabel) or ``dense`` (every element counted);
         ``auto`` is ``id_lists`` for multilabel, else ``sparse``.
       label_dtype: ``int``, ``string`` or ``auto`` (from the data).
       weight: optional example-weight feature or column.
@@ -114,7 +115,7 @@ class StatsConfig:
         if self.task == "multilabel" and form not in ("id_lists", "multi_hot"):
             raise invalid("label_form", "'id_lists' or 'multi_hot' for task='multilabel'", form)
         if self.task != "multilabel" and form in ("id_lists", "multi_hot"):
-            raise invalid("label_form", f"'sparse' or 'dense' for task={self.task!r}", form,
+            raise invalid("label_form", f"'sparse', 'one_hot' or 'dense' for task={self.task!r}", form,
                           hint="Use task='multilabel' for lists of labels")
         if form != "sparse" and self.label_dtype == "string":
             raise invalid("label_dtype", f"'int' for label_form={form!r}", self.label_dtype,

@@ -48,7 +48,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     add("--num_classes", type=int, help="K; ids outside [0, K) fail the job. Inferred if omitted.")
     add("--class_names", help="Comma-separated class names, in class order.")
     add("--label_form", choices=LABEL_FORMS, default="auto",
-        help="sparse (one label per example), id_lists or multi_hot (multilabel), dense "
+        help="sparse (one label per example), one_hot (a 0/1 vector per example), id_lists or "
+        "multi_hot (multilabel), dense "
         "(every element counted). auto: id_lists for multilabel, else sparse.")
     add("--label_dtype", choices=LABEL_DTYPES, default="auto")
     add("--weight", help="Example-weight feature or column, for weighted counts.")

@@ -42,7 +42,7 @@ class ClassCounts:
       bad: bad-record counts by kind (see ``BAD_KINDS``).
       bad_files: for each bad kind, the smallest file name where it occurred.
       kinds: label kinds seen, ``"int"`` and/or ``"string"``.
-      width: multi-hot vector width seen (None if not multi-hot).
+      width: one-hot or multi-hot vector width seen (None for other forms).
       shards: number of shards read.
       error: the job's error met while reading, carried to the last step
         (see ``pipelines._outcome``); the first by file and record.
@@ -130,7 +130,7 @@ def merge_counts(accumulators: Iterable[ClassCounts]) -> ClassCounts:
             if merged.width is not None and merged.width != acc.width:
                 # Carried, not raised (see pipelines._outcome); the same whatever the merge order.
                 low, high = sorted((merged.width, acc.width))
-                clash = invalid_data("labels", "multi-hot vectors of one length",
+                clash = invalid_data("labels", "label vectors of one length",
                                      f"vectors of length {low} and {high}",
                                      hint="Pass --num_classes to count other lengths as bad records")
                 merged.error = first_error(merged.error, clash)

@@ -205,7 +205,7 @@ class ReadTFRecordCounts(_CountShards):
 
     def _fast(self, shard: Shard, compression: str, parse) -> ShardCounter:
         tf = self._tf
-        counter = ShardCounter(self._config, shard.path)
+        counter = ShardCounter(self._config, shard.path, shard.skip)
 
         def sized(serialized):  # record bytes, to check the file was read to its end
             return tf.reduce_sum(tf.strings.length(serialized, unit="BYTE")), parse(serialized)
@@ -227,7 +227,7 @@ class ReadTFRecordCounts(_CountShards):
     def _careful(self, shard: Shard, compression: str, parse) -> ShardCounter:
         """Re-reads a shard that has bad records, classifying them one by one."""
         tf = self._tf
-        counter = ShardCounter(self._config, shard.path)
+        counter = ShardCounter(self._config, shard.path, shard.skip)
         records = payload = 0
         for batch in self._dataset(shard, compression).batch(self._config.batch_size):
             records += int(batch.shape[0])
@@ -362,6 +362,7 @@ class ReadParquetCounts(_CountShards):
                 parquet = self._pq.ParquetFile(handle)
             except Exception as err:  # noqa: BLE001 (pyarrow raises several types)
                 raise invalid("input", "readable Parquet files", shard.path, hint=str(err)) from None
+            counter.first_record = sum(parquet.metadata.row_group(i).num_rows for i in range(shard.row_group))
             names = set(parquet.schema_arrow.names)
             if config.label not in names:
                 counter.add_bad("missing_label", parquet.metadata.row_group(shard.row_group).num_rows)

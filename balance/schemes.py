@@ -118,6 +118,26 @@ SCHEMES: dict[str, Scheme] = {
 }
 
 
+WEIGHT_OPTIONS = ("normalize", "clip", "zero_count")
+
+
+def option_names() -> tuple[str, ...]:
+    """Every key ``scheme_params`` may hold: the weight options and every scheme's parameters."""
+    return WEIGHT_OPTIONS + tuple(sorted({p for s in SCHEMES.values() for p in s.params}))
+
+
+def check_scheme_params(scheme_params: Mapping[str, object] | None) -> dict[str, object]:
+    """``scheme_params`` as a dict: the keyword options of ``WeightTable.class_weights``.
+
+    Names are checked by the scheme itself, which knows its parameters.
+    """
+    if scheme_params is None:
+        return {}
+    if not isinstance(scheme_params, Mapping) or not all(isinstance(k, str) for k in scheme_params):
+        raise invalid("scheme_params", "a dict of scheme options, e.g. {'beta': 0.999}", scheme_params)
+    return dict(scheme_params)
+
+
 def get_scheme(name: str) -> Scheme:
     """Looks a scheme up by name, refusing unknown names with the valid ones."""
     if not isinstance(name, str) or name not in SCHEMES:

@@ -292,8 +292,10 @@ class WeightTable:
         denominator = counts.sum() if self.task != "multilabel" else self.num_examples + smoothing
         return np.log(counts / denominator).astype(np.float32)
 
-    def keras_class_weight(self, scheme: str = "balanced", **options: Any) -> dict[int, float]:
-        """A ``dict[int, float]`` covering every class, for ``model.fit(class_weight=...)``.
+    def keras_class_weight(
+        self, scheme: str = "balanced", *, scheme_params: Mapping[str, Any] | None = None
+    ) -> dict[int, float]:
+        """A ``dict[int, float]`` of ``class_weights(scheme, **scheme_params)``, for ``model.fit(class_weight=...)``.
 
         Refused for multilabel tables: Keras takes the argmax of multi-hot rows
         silently, so only one label's weight would apply. Use ``pos_weight``
@@ -306,7 +308,7 @@ class WeightTable:
                 "dropping the other labels; use table.pos_weight() with "
                 "losses.WeightedBinaryCrossentropy instead",
             )
-        weights = self.class_weights(scheme, **options)
+        weights = self.class_weights(scheme, **schemes_lib.check_scheme_params(scheme_params))
         return {i: float(w) for i, w in enumerate(weights)}
 
     def imbalance_ratio(self) -> float:
@@ -314,8 +316,10 @@ class WeightTable:
         present = self.counts[self.counts > 0]
         return float(present.max() / present.min()) if present.size else math.inf
 
-    def with_precomputed(self, scheme: str = "balanced", **options: Any) -> WeightTable:
-        """A copy that also stores the weights under ``scheme`` and ``options``."""
+    def with_precomputed(self, scheme: str = "balanced", *, scheme_params: Mapping[str, Any] | None = None
+                         ) -> WeightTable:
+        """A copy that also stores ``class_weights(scheme, **scheme_params)`` (as ``precomputed``)."""
+        options = schemes_lib.check_scheme_params(scheme_params)
         weights = self.class_weights(scheme, **options)
         precomputed = {"scheme": scheme, "options": options, "weights": weights.tolist()}
         return dataclasses.replace(self, precomputed=precomputed)

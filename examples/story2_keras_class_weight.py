@@ -98,7 +98,7 @@ def main(argv=None):
     # 5. The formulas users ask for, on the story's own counts.
     story = WeightTable.from_counts(STORY_COUNTS)
     n_over_count = story.num_examples * story.class_weights("inverse", normalize="none")
-    log_smoothed = story.keras_class_weight("log_smoothed", mu=0.15)
+    log_smoothed = story.keras_class_weight("log_smoothed", scheme_params={"mu": 0.15})
     print("n / n_c:       ", [round(float(w), 2) for w in n_over_count])
     print("max / n_c:     ", [round(float(w), 2) for w in story.class_weights("max_over_count")])
     print("log-smoothed:  ", {c: round(w, 4) for c, w in log_smoothed.items()})

@@ -6,7 +6,7 @@ saving, and (where it takes weights) has ``from_table(table, scheme, ...)``
 to build itself from a ``balance.WeightTable``.
 
 Class-balanced loss (Cui et al., CVPR 2019) is not a separate class: use any
-weighted loss with ``from_table(table, "effective_number", beta=0.999)``.
+weighted loss with ``from_table(table, "effective_number", scheme_params={"beta": 0.999})``.
 
 Imports ``balance`` (for ``WeightTable``) but never Apache Beam or
 ``pipelines``.

@@ -255,8 +255,9 @@ class BinaryFocalCrossentropy(_Focal):
             )
 
     @classmethod
-    def from_table(cls, table: WeightTable, scheme: str = "balanced", **options: Any):
-        """Per-label ``alpha = w_pos / (w_pos + w_neg)`` from ``table.label_weights(scheme)``.
+    def from_table(cls, table: WeightTable, scheme: str = "balanced", *, scheme_params: Any = None,
+                   **options: Any):
+        """Per-label ``alpha = w_pos / (w_pos + w_neg)`` from ``table.label_weights(scheme, **scheme_params)``.
 
         With ``"balanced"`` this is the share of negatives, ``neg / n``.
         Binary and multilabel tables only.
@@ -267,7 +268,7 @@ class BinaryFocalCrossentropy(_Focal):
             cls.__name__,
             hint="For K exclusive classes use SparseCategoricalFocalCrossentropy",
         )
-        table_kw, loss_kw = v.split_table_options(options)
+        params = v.scheme_params_for(cls.__name__, scheme_params, options)
         if scheme == "pos_weight":
             raise invalid(
                 "scheme",
@@ -275,8 +276,8 @@ class BinaryFocalCrossentropy(_Focal):
                 scheme,
                 hint="alpha is a share in [0, 1], not a ratio",
             )
-        pos, neg = table.label_weights(scheme, **table_kw)
-        return cls((pos / (pos + neg)).tolist(), **loss_kw)
+        pos, neg = table.label_weights(scheme, **params)
+        return cls((pos / (pos + neg)).tolist(), **options)
 
     def call(self, y_true, y_pred):
         self._check(y_pred)

@@ -4,7 +4,7 @@ The weight multiplies each example's *loss*, never the logits (story 4):
 ``log(sum_j exp(w * z_j))`` is not ``w * log(sum_j exp(z_j))``.
 
 Class-balanced loss (Cui et al., CVPR 2019) is any of these built with
-``from_table(table, scheme="effective_number", beta=0.999)``.
+``from_table(table, scheme="effective_number", scheme_params={"beta": 0.999})``.
 """
 
 from __future__ import annotations
@@ -277,14 +277,14 @@ class WeightedBinaryCrossentropy(_base.RebalanceLoss):
         self.from_logits = v.flag("from_logits", from_logits)
 
     @classmethod
-    def from_table(cls, table: WeightTable, scheme: str = "pos_weight", **options: Any):
+    def from_table(cls, table: WeightTable, scheme: str = "pos_weight", *, scheme_params: Any = None,
+                   **options: Any):
         """Per-label weights from a binary or multilabel table.
 
         ``scheme="pos_weight"`` (default) gives ``q = negatives / positives``
-        and ``r = 1``; any other scheme applies ``table.label_weights(scheme)``
-        to each label's ``[negatives, positives]`` pair. Table options
-        (``normalize``, ``clip``, ``zero_count``, ``alpha``, ``beta``, ``mu``)
-        go to the table, the rest to the loss.
+        and ``r = 1``; any other scheme applies ``table.label_weights(scheme,
+        **scheme_params)`` to each label's ``[negatives, positives]`` pair.
+        ``options`` are the loss's own (``from_logits``, ...).
         """
         v.check_table(
             table,
@@ -292,9 +292,9 @@ class WeightedBinaryCrossentropy(_base.RebalanceLoss):
             cls.__name__,
             hint="For K exclusive classes use WeightedSparseCategoricalCrossentropy",
         )
-        table_kw, loss_kw = v.split_table_options(options)
-        pos, neg = table.label_weights(scheme, **table_kw)
-        return cls(pos.tolist(), None if scheme == "pos_weight" else neg.tolist(), **loss_kw)
+        params = v.scheme_params_for(cls.__name__, scheme_params, options)
+        pos, neg = table.label_weights(scheme, **params)
+        return cls(pos.tolist(), None if scheme == "pos_weight" else neg.tolist(), **options)
 
     def call(self, y_true, y_pred):
         for name in ("pos_weight", "neg_weight"):

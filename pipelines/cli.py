@@ -47,13 +47,13 @@ def _show(argv: Sequence[str]) -> int:
         for name, value in (("scheme", args.scheme), ("normalize", args.normalize), ("param", args.param)):
             if value:
                 raise invalid(name, "no value for a multilabel table (it shows pos_weight per label)", value)
-        options = {"zero_count": args.zero_count}
+        scheme_params = {"zero_count": args.zero_count}
     else:
-        options = {"normalize": args.normalize, "zero_count": args.zero_count, **params}
+        scheme_params = {"normalize": args.normalize, "zero_count": args.zero_count, **params}
     scheme = args.scheme or "balanced"
-    print(format_table(table, scheme, max_rows=args.max_rows, **options))
+    print(format_table(table, scheme, scheme_params=scheme_params, max_rows=args.max_rows))
     if args.plot:
-        plot_table(table, args.plot, scheme, **options)
+        plot_table(table, args.plot, scheme, scheme_params=scheme_params)
         print(f"plot written to {args.plot}")
     return 0
 

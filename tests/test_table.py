@@ -36,7 +36,7 @@ def test_json_round_trip_through_ram_filesystem():
 
 
 def test_precomputed_weights_round_trip(tmp_path):
-    table = WeightTable.from_counts([10.0, 1.0]).with_precomputed("effective_number", beta=0.9)
+    table = WeightTable.from_counts([10.0, 1.0]).with_precomputed("effective_number", scheme_params={"beta": 0.9})
     path = table.save(str(tmp_path / "t.json"))
     loaded = WeightTable.load(path)
     assert loaded.precomputed["scheme"] == "effective_number"

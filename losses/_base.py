@@ -16,6 +16,9 @@ from keras import ops
 from losses import _validation as v
 
 _HALF = ("float16", "bfloat16")
+PACKAGE = "tf_rebalance"
+# Registers a loss or metric as ``tf_rebalance>ClassName`` for ``.keras`` saving.
+serializable = keras.saving.register_keras_serializable(package=PACKAGE)
 
 
 class RebalanceLoss(keras.losses.Loss):

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import keras
 from keras import ops
 
 from balance._errors import invalid
@@ -27,7 +26,6 @@ from balance.table import WeightTable
 from losses import _base
 from losses import _validation as v
 
-_PACKAGE = "tf_rebalance"
 _SCALAR_ALPHA_HINT = (
     "A single alpha multiplies every class's loss by the same factor, which only rescales "
     "the loss like the learning rate. Pass one alpha per class, or None"
@@ -144,7 +142,7 @@ class _Focal(_base.RebalanceLoss):
             v.check_last_dim("alpha", len(self.alpha), y_pred, allow_one=self._ALPHA_SCALAR_OK)
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@_base.serializable
 class SparseCategoricalFocalCrossentropy(_base.ClassWeightsFromTable, _Focal):
     """Focal loss for integer labels (any rank), with per-class alpha.
 
@@ -180,7 +178,7 @@ class SparseCategoricalFocalCrossentropy(_base.ClassWeightsFromTable, _Focal):
         )
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@_base.serializable
 class CategoricalFocalCrossentropy(_base.ClassWeightsFromTable, _Focal):
     """Focal loss for one-hot or soft labels, with per-class alpha.
 
@@ -214,7 +212,7 @@ class CategoricalFocalCrossentropy(_base.ClassWeightsFromTable, _Focal):
         )
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@_base.serializable
 class BinaryFocalCrossentropy(_Focal):
     """Sigmoid focal loss with a scalar or per-label alpha that is always applied.
 

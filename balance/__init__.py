@@ -3,6 +3,7 @@
 Imports neither Apache Beam nor the other tf-rebalance packages.
 """
 
+from balance import errors
 from balance._version import __version__
 from balance.keras_interop import to_keras_class_weight
 from balance.schemes import NORMALIZATIONS, SCHEMES, ZERO_COUNT_POLICIES, compute_weights
@@ -43,6 +44,7 @@ __all__ = [
     "attach_sample_weights",
     "check_model_outputs",
     "compute_weights",
+    "errors",
     "count_labels",
     "expected_epoch_size",
     "rebalance",

@@ -25,9 +25,10 @@ from typing import Any
 import tensorflow as tf
 
 from balance._errors import invalid, invalid_choice
-from balance._labels import LabelFn, check_dataset, label_key_for, split_element, unpack
-from balance.resampling import DEFAULT_MIXING_WINDOW, apply_factors
-from balance.sample_weights import attach_sample_weights
+from balance._labels import Label, Labels, OnUnknown
+from balance.multi_output import is_multi_output, rebalance_outputs
+from balance.resampling import DEFAULT_MIXING_WINDOW, SamplerOptions, build_stream, factor_fn
+from balance.sample_weights import finisher, weight_fn
 from balance.table import WeightTable
 from balance.targets import EpochSize, Target, sampling_plan
 
@@ -39,30 +40,30 @@ def rebalance(
     dataset: tf.data.Dataset,
     table: WeightTable,
     *,
-    label_fn: LabelFn | None = None,
     method: str = "both",
     target: Target = None,
     scheme: str | None = None,
     scheme_params: Mapping[str, Any] | None = None,
-    seed: int | None = None,
     sampling_strength: float | None = None,
-    epoch_size: EpochSize = "keep",
-    repeat_threshold: float | None = None,
-    label_key: str | None = None,
-    label_form: str = "auto",
-    mixing_window: int = DEFAULT_MIXING_WINDOW,
-    batched: bool | None = None,
     batch_size: int | None = None,
-    redraw_each_epoch: bool = True,
-    on_unknown: str = "error",
-    default_weight: float = 0.0,
+    seed: int | None = None,
+    label: Label = None,
+    label_form: str = "auto",
+    on_unknown: OnUnknown = "error",
+    epoch_size: EpochSize | None = None,
+    repeat_threshold: float | None = None,
+    mixing_window: int | None = None,
+    redraw_each_epoch: bool | None = None,
+    resample_on: Any = None,
 ) -> tf.data.Dataset:
     """Rebalances a dataset for ``model.fit``: resample, weight, or both exactly.
 
-    Batched or unbatched input, as ``balance.resample`` describes: unbatched
-    input gives unbatched output; batched input gives batches of
-    ``batch_size`` (default: the input's static batch size). Weights are
-    looked up per element, so ``method="weight"`` also takes dense labels
+    Pass ``batch_size`` for unbatched input: the output is then batches cut
+    straight from the resampled blocks, which is the fast path. Batched input
+    keeps its static batch size unless ``batch_size`` says otherwise.
+    Without ``batch_size``, unbatched input gives unbatched output (batch it
+    yourself; that costs one extra regrouping, see docs/tfdata.md). Weights
+    are looked up per element, so ``method="weight"`` also takes dense labels
     (tokens ``(B, T)``, pixels ``(B, H, W)``).
 
     The training distribution: with ``method="both"`` sampling moves the class
@@ -72,11 +73,11 @@ def rebalance(
 
     Args:
       dataset: ``(x, y)`` or ``(x, y, w)`` tuples (TFDS ``as_supervised``),
-        or dicts with the label under ``label_key``.
-      table: the data's counts.
-      label_fn: gets the label from an element; default the tuple's second
-        item or ``element[label_key]``. For resampling it is also applied to
-        blocks of elements, so use structural access only.
+        or dicts with the label under ``label``.
+      table: the data's counts; for a model with several outputs, one table
+        per output, keyed like the labels (``{"a": table_a, "b": table_b}``
+        for ``(x, {"a": y_a, "b": y_b})`` elements or dicts holding the label
+        keys; a tuple of tables for tuple labels). See ``balance.multi_output``.
       method: ``"resample"``, ``"weight"`` or ``"both"`` (default).
       target: the class mix training should see; see
         ``balance.targets.resolve_target``. Default ``"uniform"``.
@@ -84,35 +85,43 @@ def rebalance(
         of this scheme give (``"balanced"`` is uniform). For multilabel
         tables, the per-label weighting scheme (default ``"balanced"``).
       scheme_params: options for ``scheme``.
-      seed: same seed, same stream; see ``balance.resample``.
       sampling_strength: sigma in [0, 1]; default 0.5 for ``"both"``.
         ``"resample"`` is 1 and ``"weight"`` is 0.
-      epoch_size: ``"keep"``, ``"keep_all"`` or an int; see ``sampling_plan``.
-      repeat_threshold: multilabel resampling only (LVIS t).
-      label_key: dict key of the label.
+      batch_size: output batch size (see above).
+      seed: same seed, same stream; see ``balance.resample``.
+      label: the dict key of the label (default the table's ``label_key`` or
+        ``"label"``) or a function ``element -> label`` (structural access
+        only: it also runs on blocks of elements). Tuples use their second item.
       label_form: ``"auto"``, ``"sparse"``, ``"dense"``, ``"one_hot"`` or
         ``"multi_hot"``.
-      mixing_window: examples over which duplicates are spread.
-      batched: whether the input is batched; inferred from the label's rank.
-      batch_size: output batch size for batched input.
-      redraw_each_epoch: False repeats the same draw every epoch.
-      on_unknown: ``"error"`` or ``"default_weight"``.
-      default_weight: the weight of unknown labels under ``"default_weight"``.
+      on_unknown: ``"error"`` (default) or a float, the weight of labels
+        outside the table (kept once when resampling).
+      epoch_size: resampling: ``"keep"`` (default), ``"keep_all"`` or an int;
+        see ``sampling_plan``.
+      repeat_threshold: multilabel resampling only (LVIS t).
+      mixing_window: resampling: examples over which duplicates are spread
+        (default 8192).
+      redraw_each_epoch: resampling: False repeats the same draw every epoch.
+      resample_on: several outputs only: the head whose classes drive the
+        sampler (exact for that head); default the largest of the heads'
+        repeat factors.
 
     Returns:
       ``(x, y, sample_weight)`` when weights are attached (``"weight"``,
       ``"both"``), ``(x, y)`` otherwise (``(x, y, w)`` if the input had w).
+      With several outputs, y and sample_weight are dicts (or tuples) keyed
+      like the labels.
 
     Raises:
-      ValueError: for bad options, before any data flows.
+      ValueError: for bad options, or options the method cannot use, before
+        any data flows.
 
     Example:
       >>> table = balance.WeightTable.load("counts.json")
-      >>> ds = balance.rebalance(ds, table, target="uniform", sampling_strength=0.5, seed=0)
+      >>> ds = balance.rebalance(ds, table, method="both", batch_size=64, seed=0)
       >>> steps = balance.sampling_plan(table, sampling_strength=0.5).steps_per_epoch(64)
-      >>> model.fit(ds.batch(64), epochs=3)
+      >>> model.fit(ds, epochs=3)
     """
-    check_dataset(dataset)
     if method not in METHODS:
         raise invalid_choice("method", METHODS, method)
     if sampling_strength is None:
@@ -122,31 +131,43 @@ def rebalance(
             "sampling_strength", f"{DEFAULT_STRENGTH[method]} (or None) for method={method!r}",
             sampling_strength, hint="Use method='both' to split the work between sampling and weights",
         )
-    key = label_key_for(dataset.element_spec, table, label_key)
-    common = {"label_fn": label_fn, "label_key": key, "label_form": label_form, "on_unknown": on_unknown}
+    sampler = {"seed": seed, "epoch_size": epoch_size, "mixing_window": mixing_window,
+               "redraw_each_epoch": redraw_each_epoch}
+    if method == "weight":
+        _refuse_unused(sampler, "method='weight' (it does not resample)")
+    options = SamplerOptions(
+        seed=seed, mixing_window=DEFAULT_MIXING_WINDOW if mixing_window is None else mixing_window,
+        redraw_each_epoch=True if redraw_each_epoch is None else redraw_each_epoch,
+    )
+    if is_multi_output(table):
+        _refuse_unused({"label": label, "scheme": scheme, "scheme_params": scheme_params,
+                        "repeat_threshold": repeat_threshold}, "several outputs (labels are found by the table keys)")
+        return rebalance_outputs(dataset, table, method=method, target=target, sampling_strength=sampling_strength,
+                                 batch_size=batch_size, label_form=label_form, on_unknown=on_unknown,
+                                 epoch_size=epoch_size, resample_on=resample_on, options=options)
+    _refuse_unused({"resample_on": resample_on}, "a single table (one output)")
+    labels = Labels.resolve(dataset, table, label=label, label_form=label_form, on_unknown=on_unknown)
 
     if table.task == "multilabel":
-        return _multilabel(dataset, table, method, target, scheme, scheme_params, sampling_strength,
-                           epoch_size, repeat_threshold, seed, mixing_window, batched, batch_size,
-                           redraw_each_epoch, default_weight, common)
-
-    plan = sampling_plan(
-        table, target, scheme=scheme, scheme_params=scheme_params,
-        sampling_strength=sampling_strength, epoch_size=epoch_size,
-    )
-    if method != "weight":
-        dataset = apply_factors(
-            dataset, table, plan.factors, seed=seed, mixing_window=mixing_window, batched=batched,
-            batch_size=batch_size, redraw_each_epoch=redraw_each_epoch, **common,
-        )
-    if method == "resample":
-        return _as_tuples(dataset, label_fn, key)
-    return attach_sample_weights(dataset, table, weights=plan.weights, default_weight=default_weight, **common)
+        return _multilabel(dataset, labels, method, target, scheme, scheme_params, sampling_strength,
+                           epoch_size, repeat_threshold, batch_size, options)
+    plan = sampling_plan(table, target, scheme=scheme, scheme_params=scheme_params,
+                         sampling_strength=sampling_strength, epoch_size=epoch_size or "keep",
+                         repeat_threshold=repeat_threshold)
+    weight_of = None if method == "resample" else weight_fn(labels, weights=plan.weights)
+    factor_of = None if method == "weight" else factor_fn(labels, plan.factors)
+    return build_stream(dataset, labels, factor_of=factor_of, finish=finisher(labels, weight_of),
+                        batch_size=batch_size, options=options)
 
 
-def _multilabel(dataset, table, method, target, scheme, scheme_params, sampling_strength, epoch_size,
-                repeat_threshold, seed, mixing_window, batched, batch_size, redraw_each_epoch,
-                default_weight, common):
+def _refuse_unused(options: Mapping[str, Any], why: str) -> None:
+    for name, value in options.items():
+        if value is not None:
+            raise invalid(name, f"None for {why}", value)
+
+
+def _multilabel(dataset, labels, method, target, scheme, scheme_params, sampling_strength, epoch_size,
+                repeat_threshold, batch_size, options):
     if method == "both":
         raise invalid(
             "method", "'resample' or 'weight' for a multilabel table", method,
@@ -158,50 +179,56 @@ def _multilabel(dataset, table, method, target, scheme, scheme_params, sampling_
         raise invalid("target", "None for a multilabel table", target,
                       hint="Multi-label sampling uses repeat factors; set repeat_threshold")
     if method == "weight":
-        return attach_sample_weights(dataset, table, scheme=scheme or "balanced", scheme_params=scheme_params,
-                                     default_weight=default_weight, **common)
+        _refuse_unused({"repeat_threshold": repeat_threshold}, "method='weight' (it does not resample)")
+        weight_of = weight_fn(labels, scheme=scheme or "balanced", scheme_params=scheme_params)
+        return build_stream(dataset, labels, factor_of=None, finish=finisher(labels, weight_of),
+                            batch_size=batch_size)
     if scheme is not None:
-        raise invalid("scheme", "None for method='resample'", scheme)
-    if epoch_size == "keep":
-        epoch_size = "keep_all"  # repeat factors never drop examples
-    plan = sampling_plan(table, sampling_strength=sampling_strength, epoch_size=epoch_size,
+        raise invalid("scheme", "None for method='resample' on a multilabel table", scheme,
+                      hint="Repeat factors come from label frequencies; set repeat_threshold")
+    plan = sampling_plan(labels.table, sampling_strength=sampling_strength, epoch_size=epoch_size or "keep_all",
                          repeat_threshold=repeat_threshold)
-    dataset = apply_factors(
-        dataset, table, plan.factors, seed=seed, mixing_window=mixing_window, batched=batched,
-        batch_size=batch_size, redraw_each_epoch=redraw_each_epoch, **common,
-    )
-    return _as_tuples(dataset, common["label_fn"], common["label_key"])
+    return build_stream(dataset, labels, factor_of=factor_fn(labels, plan.factors), finish=finisher(labels, None),
+                        batch_size=batch_size, options=options)
 
 
-def _as_tuples(dataset: tf.data.Dataset, label_fn: LabelFn | None, key: str | None) -> tf.data.Dataset:
-    def to_tuple(*element: Any) -> tuple[Any, ...]:
-        x, y, w = split_element(unpack(element), label_fn, key)
-        return (x, y) if w is None else (x, y, w)
-
-    return dataset.map(to_tuple, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-
-def check_model_outputs(model: Any, table: WeightTable) -> int | None:
+def check_model_outputs(model: Any, table: WeightTable | Mapping[str, WeightTable]) -> int | dict[str, int] | None:
     """Checks, before training, that a Keras model has one output per class.
 
     Multiclass: K outputs; binary: 1 (sigmoid) or 2 (softmax); multilabel: K
-    (a trailing axis of 1 after them is allowed, for per-label weights).
+    (a trailing axis of 1 after them is allowed, for per-label weights). For
+    a model with several outputs, pass one table per output name.
 
     Returns:
-      The model's number of outputs, or None when it is not known yet (an
-      unbuilt subclassed model).
+      The model's number of outputs (a dict per output name for several
+      tables), or None when it is not known yet (an unbuilt subclassed model).
 
     Raises:
-      ValueError: when the count disagrees with the table.
+      ValueError: when the count disagrees with the table, naming the output.
 
     Example:
       >>> balance.check_model_outputs(model, table)  # before model.fit
       4
+      >>> balance.check_model_outputs(two_heads, {"a": table_a, "b": table_b})
+      {'a': 2, 'b': 3}
     """
+    if isinstance(table, Mapping):
+        names = list(getattr(model, "output_names", None) or [])
+        outputs = list(getattr(model, "outputs", None) or [])
+        unknown = sorted(set(table) - set(names))
+        if unknown or len(names) != len(outputs):
+            raise invalid("table", f"keys among the model's output names {names}", sorted(table),
+                          hint=f"No model output named {unknown}" if unknown else None)
+        shapes = dict(zip(names, (tuple(o.shape) for o in outputs), strict=True))
+        return {name: _check_width(shapes[name], t, f"model output {name!r}") for name, t in table.items()}
     try:
         shape = tuple(model.outputs[0].shape) if getattr(model, "outputs", None) else tuple(model.output_shape)
     except (AttributeError, ValueError, TypeError):
         return None
+    return _check_width(shape, table, "model")
+
+
+def _check_width(shape: tuple[Any, ...], table: WeightTable, what: str) -> int | None:
     if table.task == "multilabel" and len(shape) >= 3 and shape[-1] == 1:
         shape = shape[:-1]
     outputs = shape[-1] if shape else None
@@ -211,7 +238,7 @@ def check_model_outputs(model: Any, table: WeightTable) -> int | None:
     allowed = (1, 2) if table.task == "binary" else (k,)
     if outputs not in allowed:
         raise invalid(
-            "model", f"{' or '.join(map(str, allowed))} outputs for the table's {k} {table.task} classes",
+            what, f"{' or '.join(map(str, allowed))} outputs for the table's {k} {table.task} classes",
             f"{outputs} outputs (output shape {shape})",
             hint="The model and the weight table disagree on the number of classes",
         )

@@ -1,7 +1,7 @@
 """Per-example (or per-element) sample weights looked up from the label.
 
-The lookup is rank-agnostic and vectorised, so it works on unbatched elements
-and on batches alike:
+The lookup is rank-agnostic and vectorised; it runs once per batch (or
+block), never per element in Python:
 
 | label                               | weight                                |
 |-------------------------------------|---------------------------------------|
@@ -27,16 +27,11 @@ import numpy as np
 import tensorflow as tf
 
 from balance._errors import invalid
-from balance._labels import (
-    LabelFn,
-    LabelReader,
-    check_dataset,
-    label_key_for,
-    label_spec,
-    split_element,
-    unpack,
-)
+from balance._labels import Label, Labels, OnUnknown
+from balance.resampling import build_stream
 from balance.table import WeightTable
+
+WeightFn = Callable[[tf.Tensor], tf.Tensor]
 
 
 def sample_weight_fn(
@@ -47,9 +42,8 @@ def sample_weight_fn(
     scheme_params: Mapping[str, Any] | None = None,
     weights: Any = None,
     label_form: str = "auto",
-    on_unknown: str = "error",
-    default_weight: float = 0.0,
-) -> Callable[[tf.Tensor], tf.Tensor]:
+    on_unknown: OnUnknown = "error",
+) -> WeightFn:
     """A function ``labels -> weights`` (float32) for labels matching ``label_spec``.
 
     Args:
@@ -64,46 +58,75 @@ def sample_weight_fn(
       label_form: ``"auto"``, ``"sparse"``, ``"dense"``, ``"one_hot"`` or
         ``"multi_hot"``. Auto: multilabel tables read multi-hot rows; float
         labels whose last axis is wider than 1 are one-hot (width checked
-        against K); everything else holds ids
-        (ints, strings, or whole-number floats such as a binary ``(B, 1)``).
+        against K); everything else holds ids (ints, strings, or whole-number
+        floats such as a binary ``(B, 1)`` column; a fractional or NaN float
+        label stops the pipeline with an error naming it).
       on_unknown: ``"error"`` (default) stops the input pipeline with an
-        ``InvalidArgumentError`` naming the bad labels; ``"default_weight"``
-        gives them ``default_weight``.
-      default_weight: weight of unknown labels (0 ignores them, as for the
-        "void" id 255 of segmentation masks).
+        ``InvalidArgumentError`` naming the bad labels; a float is the weight
+        of labels outside the table (0 ignores them, as for the "void" id 255
+        of segmentation masks).
 
     Example:
       >>> fn = sample_weight_fn(WeightTable.from_counts([3, 1]), tf.TensorSpec([None], tf.int64))
       >>> fn(tf.constant([0, 1])).numpy()
       array([0.6666667, 2.       ], dtype=float32)
     """
-    reader = LabelReader.create(table, label_spec, label_form, on_unknown)
-    params = dict(scheme_params or {})
-    default = tf.constant(float(default_weight), tf.float32)
-    if reader.form == "multi_hot":
-        if weights is None:
-            pos, neg = table.label_weights(scheme, **params)
-        else:
-            pos, neg = _pair(weights, table.num_classes)
+    labels = Labels.from_spec(table, label_spec, label_form, on_unknown)
+    return weight_fn(labels, scheme=scheme, scheme_params=scheme_params, weights=weights)
+
+
+def weight_fn(
+    labels: Labels, *, scheme: str | None = "balanced", scheme_params: Mapping[str, Any] | None = None,
+    weights: Any = None,
+) -> WeightFn:
+    """``labels -> weights`` for resolved ``Labels``: by ``scheme``, or explicit ``weights``."""
+    table, params = labels.table, dict(scheme_params or {})
+    if weights is not None and (scheme_params or scheme not in (None, "balanced")):
+        raise invalid("weights", "None when `scheme` or `scheme_params` is given (pass one of them)", "weights")
+    scheme = scheme or "balanced"
+    if labels.form == "multi_hot":
+        pos, neg = table.label_weights(scheme, **params) if weights is None else _pair(weights, table.num_classes)
         pos_t, neg_t = tf.constant(pos, tf.float32), tf.constant(neg, tf.float32)
-        if label_spec.shape.rank and label_spec.shape.rank >= 2 and label_spec.shape[-1] == 1:
+        if labels.spec.shape.rank and labels.spec.shape.rank >= 2 and labels.spec.shape[-1] == 1:
             pos_t, neg_t = pos_t[:, None], neg_t[:, None]  # labels shaped (..., L, 1)
 
-        def multi_hot(labels: tf.Tensor) -> tf.Tensor:
-            y = tf.cast(labels, tf.float32)
+        def multi_hot(y: tf.Tensor) -> tf.Tensor:
+            y = tf.cast(y, tf.float32)
             return y * pos_t + (1.0 - y) * neg_t
 
         return multi_hot
 
     vector = table.class_weights(scheme, **params) if weights is None else _vector(weights, table.num_classes)
     vector_t = tf.constant(vector, tf.float32)
+    default = tf.constant(labels.default_weight or 0.0, tf.float32)
 
-    def by_class(labels: tf.Tensor) -> tf.Tensor:
-        ids, valid = reader.class_ids(labels)
-        with tf.control_dependencies(reader.guard(valid, labels)):
-            return tf.where(valid, tf.gather(vector_t, ids), default)
+    def by_class(y: tf.Tensor) -> tf.Tensor:
+        ids, known, whole = labels.class_ids(y)
+        with tf.control_dependencies(labels.guards(y, known, whole)):
+            return tf.where(known, tf.gather(vector_t, ids), default)
 
     return by_class
+
+
+def finisher(labels: Labels, weight_of: WeightFn | None) -> Callable[[Any], tuple[Any, ...]]:
+    """Element (or block) -> ``(x, y, sample_weight)``, or ``(x, y)`` without weights.
+
+    An existing ``(x, y, w)`` weight is multiplied into ours (or kept).
+    """
+
+    def finish(element: Any) -> tuple[Any, ...]:
+        x, y, w = labels.split(element)
+        if weight_of is None:
+            return (x, y) if w is None else (x, y, w)
+        weight = weight_of(y)
+        if w is not None:  # an existing sample_weight, e.g. (B,), times ours, e.g. (B, 1)
+            w = tf.cast(w, tf.float32)
+            for _ in range((weight.shape.rank or 0) - (w.shape.rank or 0)):
+                w = tf.expand_dims(w, -1)
+            weight = weight * w
+        return x, y, weight
+
+    return finish
 
 
 def attach_sample_weights(
@@ -113,44 +136,30 @@ def attach_sample_weights(
     scheme: str = "balanced",
     scheme_params: Mapping[str, Any] | None = None,
     weights: Any = None,
-    label_fn: LabelFn | None = None,
-    label_key: str | None = None,
+    batch_size: int | None = None,
+    label: Label = None,
     label_form: str = "auto",
-    on_unknown: str = "error",
-    default_weight: float = 0.0,
+    on_unknown: OnUnknown = "error",
 ) -> tf.data.Dataset:
     """Maps a dataset to ``(x, y, sample_weight)`` for ``model.fit``.
 
-    Works on batched or unbatched input (the lookup is elementwise). Elements
-    may be ``(x, y)`` tuples (TFDS ``as_supervised=True``), ``(x, y, w)``
-    tuples (w is multiplied in), or dicts (the label is taken from
-    ``label_key``, default the table's ``label_key`` or ``"label"``, and x is
-    the rest of the dict). See ``sample_weight_fn`` for the other arguments.
+    Elements may be ``(x, y)`` tuples (TFDS ``as_supervised=True``), ``(x, y,
+    w)`` tuples (w is multiplied in), or dicts (the label is taken from
+    ``label``, default the table's ``label_key`` or ``"label"``, and x is the
+    rest of the dict). Unbatched input with ``batch_size`` is batched first
+    (the fast path); without it the weights are computed on groups of
+    examples and the output stays unbatched. Batched input keeps its batches
+    (re-cut to ``batch_size`` if given). See ``sample_weight_fn`` for the
+    other arguments.
 
     Example:
-      >>> ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
-      >>> ds = balance.attach_sample_weights(ds, table, scheme="balanced")
+      >>> ds = tf.data.Dataset.from_tensor_slices((x, y))
+      >>> ds = balance.attach_sample_weights(ds, table, scheme="balanced", batch_size=32)
       >>> model.fit(ds)
     """
-    check_dataset(dataset)
-    key = label_key_for(dataset.element_spec, table, label_key)
-    spec = label_spec(dataset, label_fn, key)
-    weight_of = sample_weight_fn(
-        table, spec, scheme=scheme, scheme_params=scheme_params, weights=weights,
-        label_form=label_form, on_unknown=on_unknown, default_weight=default_weight,
-    )
-
-    def add(*element: Any) -> tuple[Any, tf.Tensor, tf.Tensor]:
-        x, y, w = split_element(unpack(element), label_fn, key)
-        weight = weight_of(y)
-        if w is not None:  # an existing sample_weight, e.g. (B,), times ours, e.g. (B, 1)
-            w = tf.cast(w, tf.float32)
-            for _ in range((weight.shape.rank or 0) - (w.shape.rank or 0)):
-                w = tf.expand_dims(w, -1)
-            weight = weight * w
-        return x, y, weight
-
-    return dataset.map(add, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    labels = Labels.resolve(dataset, table, label=label, label_form=label_form, on_unknown=on_unknown)
+    weight_of = weight_fn(labels, scheme=scheme, scheme_params=scheme_params, weights=weights)
+    return build_stream(dataset, labels, factor_of=None, finish=finisher(labels, weight_of), batch_size=batch_size)
 
 
 def _vector(weights: Any, k: int) -> np.ndarray:

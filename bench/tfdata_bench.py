@@ -1,25 +1,36 @@
-"""Benchmark: tf.data rebalancing against the plain pipeline and tf.data's built-ins.
+"""Benchmark: the tf.data layer against the plain pipeline, on four input shapes.
 
-Data: N ``tf.train.Example`` records (default 1M) in 4 TFRecord shards, K
-classes (default 100) long-tailed at 1:1000, generated once into a temp dir
-(or ``--data_dir``, reused when present). Every variant reads the shards the
-same way (interleaved), parses batches of 1024, shuffles those batches, and
-yields batches of 256, prefetched:
+Data: N examples (default 1M), K classes (default 100) long-tailed at 1:1000,
+target uniform. Each example carries its id (to count copies per batch).
 
-* plain: nothing else;
-* ours resample / ours both: ``balance.rebalance`` to uniform (default window,
-  and resample with a larger window to show the spreading trade-off);
-* rejection_resample to uniform, run for a bounded time (it is very slow);
-* filter per class + sample_from_datasets (streams repeated), on a 10-class
-  subset, run for a bounded time.
+Input shapes, each with the plain pipeline a user would write for it:
 
-Reported per variant: examples/s (median over repeats), the ratio to plain,
-the L1 distance between the achieved class mix (weighted where weights apply)
-and the target, and the most copies of one example in one batch.
+* A. unbatched dicts: TFRecord parsed in batches of 1024, then ``unbatch()``;
+  ours gets ``batch_size=256``. Plain: ``shuffle(10000).batch(256)``.
+* B. batched dicts: TFRecord parsed in batches of 256; ours gets
+  ``batch_size=256``. Plain: the parsed batches as they are.
+* C. in-memory ``(x, y)`` from ``from_tensor_slices``; the user batches
+  afterwards (``rebalance(...).batch(256)``). Plain: ``shuffle(10000).batch(256)``.
+  "limit" is plain plus one ``batch(block).unbatch()``, the regrouping that
+  resampling unbatched output needs.
+* D. TFDS-style ``(uint8 image 28x28x1, int64 label)`` tuples, unbatched (what
+  ``tfds.load(..., as_supervised=True)`` yields); ours gets ``batch_size=256``.
+  Plain: ``shuffle(10000).batch(256)``.
+
+Methods: ``resample``, ``both`` (sigma 0.5) and ``weight``. ``resample`` and
+``both`` shuffle within their mixing window, so they get no extra shuffle;
+``weight`` does not reorder, so it gets the same ``shuffle(10000)`` as plain.
+
+Consumers: "bare" pulls labels and weights to numpy and nothing else;
+"fit" runs ``model.fit`` of a small model for a fixed number of steps.
+Reported: examples/s (median of ``--repeats`` passes), the ratio to plain
+for the same shape, the L1 distance of the (weighted) class mix to the
+target, and the most copies of one example in one batch.
 
 Usage:
-  python bench/tfdata_bench.py                      # full size
-  python bench/tfdata_bench.py --examples 100000 --repeats 1   # quick
+  python bench/tfdata_bench.py                                   # full size
+  python bench/tfdata_bench.py --examples 100000 --repeats 1     # quick
+  python bench/tfdata_bench.py --shapes A,C --consumers bare
 """
 
 from __future__ import annotations
@@ -39,8 +50,9 @@ import balance
 from balance.resampling import DEFAULT_MIXING_WINDOW
 
 BATCH = 256
-PARSE_BATCH = 1024
 FEATURES = 8
+SHUFFLE = 10_000
+METHODS = ("resample", "both", "weight")
 
 
 def long_tail(num_examples: int, num_classes: int, imbalance: float) -> np.ndarray:
@@ -50,100 +62,159 @@ def long_tail(num_examples: int, num_classes: int, imbalance: float) -> np.ndarr
     return counts
 
 
-def generate(data_dir: str, num_examples: int, num_classes: int, imbalance: float, shards: int = 4) -> None:
-    """Writes shuffled records {id, label, x} once; reused when present."""
-    marker = os.path.join(data_dir, f"done-{num_examples}-{num_classes}-{imbalance:g}")
-    if os.path.exists(marker):
-        return
-    os.makedirs(data_dir, exist_ok=True)
+def make_arrays(num_examples: int, num_classes: int, imbalance: float):
     rng = np.random.default_rng(0)
-    labels = np.repeat(np.arange(num_classes), long_tail(num_examples, num_classes, imbalance))
-    labels = rng.permutation(labels)
+    labels = rng.permutation(np.repeat(np.arange(num_classes), long_tail(num_examples, num_classes, imbalance)))
     x = rng.normal(size=(num_examples, FEATURES)).astype(np.float32)
-    start = time.perf_counter()
-    for s in range(shards):
-        with tf.io.TFRecordWriter(os.path.join(data_dir, f"data-{s:05d}.tfrecord")) as writer:
-            for i in range(s, num_examples, shards):
-                example = tf.train.Example(features=tf.train.Features(feature={
-                    "id": tf.train.Feature(int64_list=tf.train.Int64List(value=[i])),
+    x[:, 0] = np.arange(num_examples)  # the id, exact in float32 below 2**24
+    return x, labels.astype(np.int64)
+
+
+def write_tfrecords(data_dir: str, x: np.ndarray, labels: np.ndarray, shards: int = 4) -> list[str]:
+    """Writes {label, x} records once; reused when present."""
+    marker = os.path.join(data_dir, f"done-{len(labels)}")
+    files = [os.path.join(data_dir, f"data-{s:05d}.tfrecord") for s in range(shards)]
+    if os.path.exists(marker):
+        return files
+    os.makedirs(data_dir, exist_ok=True)
+    for s, path in enumerate(files):
+        with tf.io.TFRecordWriter(path) as writer:
+            for i in range(s, len(labels), shards):
+                writer.write(tf.train.Example(features=tf.train.Features(feature={
                     "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[labels[i]])),
                     "x": tf.train.Feature(float_list=tf.train.FloatList(value=x[i])),
-                }))
-                writer.write(example.SerializeToString())
+                })).SerializeToString())
     open(marker, "w").close()
-    print(f"generated {num_examples:,} records in {time.perf_counter() - start:.0f}s into {data_dir}")
+    return files
 
 
-SPEC = {
-    "id": tf.io.FixedLenFeature([], tf.int64),
-    "label": tf.io.FixedLenFeature([], tf.int64),
-    "x": tf.io.FixedLenFeature([FEATURES], tf.float32),
-}
+SPEC = {"label": tf.io.FixedLenFeature([], tf.int64), "x": tf.io.FixedLenFeature([FEATURES], tf.float32)}
 
 
-def parsed(data_dir: str) -> tf.data.Dataset:
-    """The user-side pipeline every variant shares: batches of parsed dicts."""
-    files = sorted(tf.io.gfile.glob(os.path.join(data_dir, "*.tfrecord")))
+def parsed(files: list[str], parse_batch: int) -> tf.data.Dataset:
+    """Parsed dicts {label, head_b, x}; head_b is a second, balanced 3-class head."""
+    def parse(records):
+        example = tf.io.parse_example(records, SPEC)
+        return {**example, "head_b": (example["label"] * 7) % 3}
+
     ds = tf.data.TFRecordDataset(files, num_parallel_reads=len(files))
-    ds = ds.batch(PARSE_BATCH).map(lambda b: tf.io.parse_example(b, SPEC), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.shuffle(16, seed=0)
+    return ds.batch(parse_batch).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def variants(data_dir: str, table: balance.WeightTable, subset: list[int], big_window: int):
-    def base():
-        return parsed(data_dir)
+def images(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """28x28x1 uint8 images whose first three pixels spell the example's id."""
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, size=(len(labels), 28, 28, 1), dtype=np.uint8)
+    ids = np.arange(len(labels))
+    for j in range(3):
+        img[:, 0, j, 0] = (ids >> (8 * j)) & 255
+    return img
 
+
+def shapes(files, x, labels, img):
+    """name -> (source builder, how ours is called: 'batch_size' or 'after')."""
+    return {
+        "A": (lambda: parsed(files, 1024).unbatch(), "batch_size"),
+        "B": (lambda: parsed(files, BATCH), "batched"),
+        "C": (lambda: tf.data.Dataset.from_tensor_slices((x, labels)), "after"),
+        "D": (lambda: tf.data.Dataset.from_tensor_slices((img, labels)), "batch_size"),
+    }
+
+
+def pipelines_for(shape: str, source, mode: str, table: balance.WeightTable, table_b: balance.WeightTable):
+    """[(variant name, builder)] for one input shape: plain, (limit), ours x 3."""
     def plain():
-        return base().rebatch(BATCH)
+        return source() if mode == "batched" else source().shuffle(SHUFFLE, seed=0).batch(BATCH)
 
-    def ours(method, window=DEFAULT_MIXING_WINDOW):
+    def ours(method, two_heads=False):
         def build():
-            return balance.rebalance(base(), table, method=method, seed=0, batch_size=BATCH,
-                                     mixing_window=window, sampling_strength=None)
+            ds = source()
+            if method == "weight" and mode != "batched":
+                ds = ds.shuffle(SHUFFLE, seed=0)
+            kwargs = {} if mode == "after" else {"batch_size": BATCH}
+            if method != "weight":
+                kwargs["seed"] = 0
+            tables = {"label": table, "head_b": table_b} if two_heads else table
+            out = balance.rebalance(ds, tables, method=method, **kwargs)
+            return out.batch(BATCH) if mode == "after" else out
         return build
 
-    def rejection():
-        k = table.num_classes
-        ds = base().unbatch().rejection_resample(
-            lambda e: tf.cast(e["label"], tf.int32), target_dist=[1.0 / k] * k,
-            initial_dist=table.prior().tolist(), seed=0)
-        return ds.map(lambda _, e: e).batch(BATCH)
-
-    def per_class():
-        flat = base().unbatch()
-        streams = [flat.filter(lambda e, c=c: e["label"] == c) for c in subset]
-        sub = balance.WeightTable.from_counts(table.counts[subset])
-        # repeat=True keeps the mix (the default stops when the rarest class runs dry).
-        return balance.sample_per_class(streams, sub, seed=0, repeat=True).batch(BATCH)
-
-    return [
-        ("plain", plain, None),
-        ("ours resample (window 8192)", ours("resample"), None),
-        ("ours both, strength 0.5", ours("both"), None),
-        (f"ours resample (window {big_window})", ours("resample", big_window), None),
-        ("rejection_resample", rejection, "time"),
-        ("filter + sample_from_datasets (10 classes)", per_class, "subset+time"),
-    ]
+    out = [("plain", plain)]
+    if mode == "after":
+        block = DEFAULT_MIXING_WINDOW
+        out.append(("limit", lambda: source().shuffle(SHUFFLE, seed=0).batch(block).unbatch().batch(BATCH)))
+    out += [(method, ours(method)) for method in METHODS]
+    if shape in ("A", "B"):
+        out += [(f"{method}, two heads", ours(method, two_heads=True)) for method in ("both", "weight")]
+    return out
 
 
-def run(build, time_limit: float | None):
-    """One timed pass: returns (seconds, labels, weights or None, worst copies per batch)."""
-    labels, weights, worst = [], [], 0
-    start = time.perf_counter()
-    for element in build().prefetch(tf.data.AUTOTUNE).as_numpy_iterator():  # same user-side prefetch
-        if isinstance(element, dict):
-            x, y, w = element, element["label"], None
-        else:
-            x, y, w = element if len(element) == 3 else (*element, None)
-        labels.append(y)
+def split(element):
+    """(ids, labels, weights or None) of one batch, whatever its structure.
+
+    Two-head output: the first head's labels and weights (the other head's
+    are pulled too, so the consumer pays for them)."""
+    if isinstance(element, dict):
+        return element["x"], element["label"], None
+    x, y, w = element if len(element) == 3 else (*element, None)
+    if isinstance(y, dict):
+        _ = y["head_b"].numpy(), w["head_b"].numpy() if w is not None else None
+        y, w = y["label"], w["label"] if w is not None else None
+    return (x["x"] if isinstance(x, dict) else x), y, w
+
+
+def bare_pass(ds: tf.data.Dataset):
+    """Pulls labels and weights to numpy, nothing else. Returns (seconds, labels, weights)."""
+    labels, weights = [], []
+    cpu, start = time.process_time(), time.perf_counter()
+    for element in ds.prefetch(tf.data.AUTOTUNE):
+        _, y, w = split(element)
+        labels.append(y.numpy())
         if w is not None:
-            weights.append(w)
-        worst = max(worst, int(np.unique(x["id"], return_counts=True)[1].max()))
-        if time_limit is not None and time.perf_counter() - start > time_limit:
-            break
-    seconds = time.perf_counter() - start
-    y = np.concatenate(labels)
-    return seconds, y, np.concatenate(weights) if weights else None, worst
+            weights.append(w.numpy())
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    flat = lambda parts: np.concatenate([np.reshape(p, -1) for p in parts])  # noqa: E731
+    return seconds, flat(labels), flat(weights) if weights else None, cpu
+
+
+def max_copies(ds: tf.data.Dataset, batches: int = 400) -> int:
+    worst = 0
+    for element in ds.take(batches):
+        x, _, _ = split(element)
+        x = x.numpy()
+        ids = x[:, 0].astype(np.int64) if x.ndim == 2 else (
+            x[:, 0, 0, 0].astype(np.int64) | (x[:, 0, 1, 0].astype(np.int64) << 8)
+            | (x[:, 0, 2, 0].astype(np.int64) << 16))
+        worst = max(worst, int(np.unique(ids, return_counts=True)[1].max()))
+    return worst
+
+
+def fit_pass(ds: tf.data.Dataset, steps: int, image: bool, num_classes: int) -> float:
+    """Seconds for ``model.fit`` of a small model over ``steps`` batches."""
+    import keras
+
+    if image:
+        inputs = keras.Input((28, 28, 1), dtype="uint8")
+        h = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
+    else:
+        inputs = {"x": keras.Input((FEATURES,), name="x")}
+        h = inputs["x"]
+    model = keras.Model(inputs, keras.layers.Dense(num_classes)(keras.layers.Dense(32, activation="relu")(h)))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+    def to_model_input(*e):
+        e = e[0] if len(e) == 1 else e
+        if isinstance(e, dict):
+            return {"x": e["x"]}, e["label"]
+        if isinstance(e[0], dict):
+            return ({"x": e[0]["x"]},) + tuple(e[1:])
+        return e if image else (({"x": e[0]},) + tuple(e[1:]))
+
+    ds = ds.map(to_model_input).prefetch(tf.data.AUTOTUNE)
+    model.fit(ds.take(20), epochs=1, verbose=0)  # build and trace outside the timing
+    start = time.perf_counter()
+    model.fit(ds.take(steps), epochs=1, verbose=0)
+    return time.perf_counter() - start
 
 
 def main(argv=None) -> int:
@@ -152,54 +223,71 @@ def main(argv=None) -> int:
     parser.add_argument("--classes", type=int, default=100)
     parser.add_argument("--imbalance", type=float, default=1000.0)
     parser.add_argument("--repeats", type=int, default=3, help="timed passes per variant (median)")
-    parser.add_argument("--time_limit", type=float, default=20.0,
-                        help="seconds for the slow built-ins (rejection, per-class filter)")
-    parser.add_argument("--big_window", type=int, default=65536)
+    parser.add_argument("--shapes", default="A,B,C,D")
+    parser.add_argument("--consumers", default="bare,fit")
+    parser.add_argument("--fit_steps", type=int, default=1000)
     parser.add_argument("--data_dir", default=None, help="default: a temp dir")
-    parser.add_argument("--only", default=None, help="comma-separated variant name prefixes")
     args = parser.parse_args(argv)
 
-    data_dir = args.data_dir or os.path.join(tempfile.gettempdir(), "tfdata_bench")
-    generate(data_dir, args.examples, args.classes, args.imbalance)
-    counts = long_tail(args.examples, args.classes, args.imbalance)
-    table = balance.WeightTable.from_counts(counts.astype(float))
-    subset = list(np.linspace(0, args.classes - 1, 10).round().astype(int))
-    print(f"{args.examples:,} examples, {args.classes} classes at 1:{args.imbalance:g} "
-          f"(largest {counts.max():,}, smallest {counts.min():,}); batch {BATCH}; "
-          f"{os.cpu_count()} CPUs visible")
+    x, labels = make_arrays(args.examples, args.classes, args.imbalance)
+    data_dir = args.data_dir or os.path.join(tempfile.gettempdir(), f"tfdata_bench_{args.examples}")
+    files = write_tfrecords(data_dir, x, labels)
+    chosen = args.shapes.split(",")
+    img = images(x, labels) if "D" in chosen else None
+    table = balance.WeightTable.from_labels(labels)
+    table_b = balance.WeightTable.from_labels((labels * 7) % 3)
+    k = args.classes
+    consumers = args.consumers.split(",")
+    print(f"{args.examples:,} examples, {k} classes at 1:{args.imbalance:g}; batch {BATCH}; "
+          f"{os.cpu_count()} CPUs; target uniform; repeats {args.repeats}")
 
-    chosen = [v for v in variants(data_dir, table, subset, args.big_window)
-              if not args.only or any(v[0].startswith(p) for p in args.only.split(","))]
-    # Fast variants take turns, repeat after repeat, so they share the machine's
-    # load alike (it may be shared); the slow built-ins run once, time-bounded.
-    results = {name: [] for name, _, _ in chosen}
-    for _ in range(args.repeats):
-        for name, build, mode in chosen:
-            if not mode:
-                results[name].append(run(build, None))
-    for name, build, mode in chosen:
-        if mode:
-            results[name].append(run(build, args.time_limit))
+    rows = []
+    all_shapes = shapes(files, x, labels, img)
+    for shape in chosen:
+        source, mode = all_shapes[shape]
+        variants = pipelines_for(shape, source, mode, table, table_b)
+        bare = {name: [] for name, _ in variants}
+        if "bare" in consumers:
+            for _ in range(args.repeats):  # variants take turns, so they share the machine's load alike
+                for name, build in variants:
+                    bare[name].append(bare_pass(build()))
+        fit = {name: [] for name, _ in variants}
+        if "fit" in consumers:
+            for _ in range(args.repeats):
+                for name, build in variants:
+                    fit[name].append(fit_pass(build(), args.fit_steps, shape == "D", k))
+        base_bare = base_fit = base_cpu = None
+        for name, build in variants:
+            rate = l1 = cpu_rate = None
+            if bare[name]:
+                rate = statistics.median(len(r[1]) / r[0] for r in bare[name])
+                _, y, w, _ = bare[name][-1]
+                cpu_rate = statistics.median(len(r[1]) / r[3] for r in bare[name])
+                mix = np.bincount(y, weights=w, minlength=k)
+                l1 = float(np.abs(mix / mix.sum() - 1.0 / k).sum()) if name not in ("plain", "limit") else None
+            fit_rate = statistics.median(args.fit_steps * BATCH / s for s in fit[name]) if fit[name] else None
+            base_bare = base_bare or rate
+            base_cpu = base_cpu if name != "plain" else cpu_rate
+            base_fit = base_fit or fit_rate
+            copies = max_copies(build())
+            rows.append((shape, name, rate, rate / base_bare if rate else None,
+                         cpu_rate / base_cpu if cpu_rate else None,
+                         fit_rate, fit_rate / base_fit if fit_rate else None, l1, copies))
+            print("  " + " | ".join(_cells(rows[-1])), flush=True)
 
-    rows, plain_rate = [], None
-    for name, _, mode in chosen:
-        rate = statistics.median(len(r[1]) / r[0] for r in results[name])
-        _, y, w, worst = results[name][-1]
-        k = 10 if mode and "subset" in mode else args.classes
-        if mode and "subset" in mode:
-            y = np.searchsorted(subset, y)
-        mix = np.bincount(y, weights=w, minlength=k)
-        l1 = float(np.abs(mix / mix.sum() - 1.0 / k).sum())
-        plain_rate = plain_rate or rate
-        rows.append((name, rate, rate / plain_rate, l1, worst, len(y)))
-        print(f"  {name}: {rate:,.0f} ex/s, L1 {l1:.4f}, max copies/batch {worst}, {len(y):,} examples",
-              flush=True)
-
-    print("\n| variant | examples/s | vs plain | L1 to uniform | max copies of one example per batch | examples seen |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, rate, ratio, l1, worst, n in rows:
-        print(f"| {name} | {rate:,.0f} | {ratio:.2f}x | {l1:.4f} | {worst} | {n:,} |")
+    print("\n| shape | variant | bare ex/s | bare vs plain | bare vs plain, CPU time | fit ex/s | fit vs plain "
+          "| L1 to target | max copies/batch |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print("| " + " | ".join(_cells(row)) + " |")
     return 0
+
+
+def _cells(row):
+    shape, name, rate, ratio, cpu_ratio, fit_rate, fit_ratio, l1, copies = row
+    fmt = lambda v, f: "-" if v is None else f.format(v)  # noqa: E731
+    return [shape, name, fmt(rate, "{:,.0f}"), fmt(ratio, "{:.2f}x"), fmt(cpu_ratio, "{:.2f}x"),
+            fmt(fit_rate, "{:,.0f}"), fmt(fit_ratio, "{:.2f}x"), fmt(l1, "{:.4f}"), str(copies)]
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from losses.focal import (
     sparse_categorical_focal_crossentropy,
 )
 from losses.metrics import BalancedAccuracy, PerClassRecall, Precision, Recall
+from losses.multi_output import losses_for_outputs
 from losses.weighted import (
     WeightedBinaryCrossentropy,
     WeightedCategoricalCrossentropy,
@@ -65,6 +66,7 @@ __all__ = [
     "ldam_loss",
     "ldam_margins",
     "logit_adjusted_sparse_categorical_crossentropy",
+    "losses_for_outputs",
     "sparse_categorical_focal_crossentropy",
     "weighted_binary_crossentropy",
     "weighted_categorical_crossentropy",

@@ -198,7 +198,7 @@ def test_sample_per_class(data):
         ({"method": "resample", "sampling_strength": 0.5}, "`sampling_strength`"),
         ({"mixing_window": 0}, "`mixing_window`. Expected a positive int"),
         ({"seed": "x"}, "`seed`"),
-        ({"label_key": "target"}, "`label_key`"),
+        ({"label": "target"}, "`label`"),
     ],
 )
 def test_bad_options_fail_before_data_flows(data, kwargs, match):
@@ -223,5 +223,5 @@ def test_unknown_label_stops_the_sampler():
     ds = tf.data.Dataset.from_tensor_slices((np.zeros(4), np.array([0, 1, 2, 1])))
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"class ids in \[0, 2\)"):
         list(balance.resample(ds, table, seed=0).as_numpy_iterator())
-    kept = list(balance.resample(ds, table, seed=0, on_unknown="default_weight", target="original"))
+    kept = list(balance.resample(ds, table, seed=0, on_unknown=0.0, target="original"))
     assert sorted(int(e[1]) for e in kept) == [0, 1, 1, 2]

@@ -104,7 +104,7 @@ def test_unknown_labels_fail_at_run_time(table, labels, match):
 
 def test_unknown_labels_can_take_a_default_weight(table):
     ds = tf.data.Dataset.from_tensor_slices((np.zeros(3), np.array([0, 255, 2]))).batch(3)
-    out = balance.attach_sample_weights(ds, table, on_unknown="default_weight", default_weight=0.0)
+    out = balance.attach_sample_weights(ds, table, on_unknown=0.0)
     np.testing.assert_allclose(weights_of(out), [expected(table, 0), 0.0, expected(table, 2)])
 
 
@@ -112,7 +112,7 @@ def test_unknown_labels_can_take_a_default_weight(table):
     "kwargs, labels, match",
     [
         ({}, np.eye(4, dtype=np.float32)[[0, 1]], "disagree on the number of classes"),
-        ({"on_unknown": "skip"}, np.array([0, 1]), "`on_unknown`. Expected one of"),
+        ({"on_unknown": "skip"}, np.array([0, 1]), "`on_unknown`. Expected .error. or a float"),
         ({"label_form": "multi_hot"}, np.array([0, 1]), "'multi_hot' only with a multilabel table"),
         ({"weights": [1.0, 2.0]}, np.array([0, 1]), "`weights`. Expected 3 finite weights"),
     ],

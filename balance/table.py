@@ -82,30 +82,18 @@ class WeightTable:
     # ------------------------------------------------------------------ checks
     def __post_init__(self) -> None:
         if self.format_version != FORMAT_VERSION:
-            raise invalid(
-                "format_version",
-                f"{FORMAT_VERSION} (this is tf-rebalance {__version__})",
-                self.format_version,
-                hint="The table was written by an incompatible version",
-            )
+            raise invalid("format_version", f"{FORMAT_VERSION} (this is tf-rebalance {__version__})",
+                          self.format_version, hint="The table was written by an incompatible version")
         for name, value in checked_fields(self).items():
             object.__setattr__(self, name, value)
 
     # ------------------------------------------------------------ constructors
     @classmethod
     def from_counts(
-        cls,
-        counts: Mapping[Any, float] | Sequence[float] | np.ndarray,
-        *,
-        task: str = "multiclass",
-        num_classes: int | None = None,
-        class_names: Sequence[str] | None = None,
-        num_examples: float | None = None,
-        num_elements: float | None = None,
-        label_key: str | None = None,
-        label_dtype: str | None = None,
-        inputs: Sequence[str] = (),
-        fingerprint: str | None = None,
+        cls, counts: Mapping[Any, float] | Sequence[float] | np.ndarray, *, task: str = "multiclass",
+        num_classes: int | None = None, class_names: Sequence[str] | None = None, num_examples: float | None = None,
+        num_elements: float | None = None, label_key: str | None = None, label_dtype: str | None = None,
+        inputs: Sequence[str] = (), fingerprint: str | None = None,
     ) -> WeightTable:
         """Builds a table from counts given as an array or a dict.
 
@@ -137,16 +125,9 @@ class WeightTable:
 
     @classmethod
     def from_labels(
-        cls,
-        labels: Any,
-        *,
-        task: str = "multiclass",
-        num_classes: int | None = None,
-        class_names: Sequence[str] | None = None,
-        label_form: str = "auto",
-        sample_weight: Any = None,
-        ignore_value: int | None = None,
-        label_key: str | None = None,
+        cls, labels: Any, *, task: str = "multiclass", num_classes: int | None = None,
+        class_names: Sequence[str] | None = None, label_form: str = "auto", sample_weight: Any = None,
+        ignore_value: int | None = None, label_key: str | None = None,
     ) -> WeightTable:
         """Counts labels held in memory (numpy arrays, tensors or lists).
 

@@ -103,7 +103,7 @@ def test_from_counts_arguments(args, kwargs, match):
     (lambda t: t.class_weights("power", alpha=float("nan")), r"`alpha`. Expected a finite number. Received: alpha=nan"),
     (lambda t: t.class_weights(normalize="sum"), r"`normalize`. .*Received: normalize='sum'"),
     (lambda t: t.class_weights(zero_count="skip"), r"`zero_count`. .*Received: zero_count='skip'"),
-    (lambda t: t.keras_class_weight(normalise="none"), r"`normalise`. .*Received: normalise='none'"),
+    (lambda t: t.keras_class_weight(scheme_params={"normalise": "none"}), r"`normalise`. .*Received: normalise='none'"),
     (lambda t: t.log_prior(smoothing="1"), r"`smoothing`. Expected a number. Received: smoothing='1'"),
     (lambda t: t.log_prior(smoothing=-1), r"`smoothing`. Expected a number >= 0. Received: smoothing=-1"),
     (lambda t: t.pos_weight(), r"`task`. .*Received: task='multiclass'"),

@@ -29,7 +29,15 @@ from typing import Any
 
 
 class RebalanceError(ValueError):
-    """Base of every error tf-rebalance raises for bad input."""
+    """Base of every error tf-rebalance raises for bad input.
+
+    The fields are kept in ``args`` after the message, so that they survive
+    pickling and runners that rebuild an error as ``type(err)(new_message,
+    *err.args[1:])`` (Beam does, to add the step name); ``str`` is the message.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class InvalidArgumentError(RebalanceError):
@@ -41,9 +49,9 @@ class InvalidArgumentError(RebalanceError):
       received: the value received (or its description).
     """
 
-    def __init__(self, message: str, *, name: str | None = None, expected: str | None = None,
+    def __init__(self, message: str, name: str | None = None, expected: str | None = None,
                  received: Any = None) -> None:
-        super().__init__(message)
+        super().__init__(message, name, expected, received)
         self.name, self.expected, self.received = name, expected, received
 
 
@@ -55,8 +63,8 @@ class InvalidDataError(RebalanceError):
       record: the 0-based record (example) index in that file, when known.
     """
 
-    def __init__(self, message: str, *, path: str | None = None, record: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, path: str | None = None, record: int | None = None) -> None:
+        super().__init__(message, path, record)
         self.path, self.record = path, record
 
 
@@ -67,8 +75,8 @@ class InvalidTableError(RebalanceError):
       source: the file (or ``"<string>"``) the table was read from.
     """
 
-    def __init__(self, message: str, *, source: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, source: str | None = None) -> None:
+        super().__init__(message, source)
         self.source = source
 
 

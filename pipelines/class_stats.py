@@ -128,7 +128,7 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
         raise invalid("output", "a file path for the table (not a directory)", args.output)
     options = PipelineOptions(beam_args)
     config = config_from_args(args, read_threads=_auto_read_threads(options))
-    stats = ComputeClassStats(config, on_error="report")
+    stats = ComputeClassStats(config, on_error="report" if _reports_metrics(options) else "raise")
     plan = stats.plan  # fails fast on an empty input, before any worker starts
     logging.getLogger(__name__).info("Counting %r in %d shard(s) of %s", config.label, len(plan.shards), plan.inputs)
     start = time.monotonic()
@@ -159,6 +159,12 @@ def _raise_reported(result, counters: dict[str, int], previous: bytes | None, ou
                            "its error; see the worker log")
     if not fileio.exists(output) or (not counters and previous == fileio.read_bytes(output)):
         raise RuntimeError(f"The class-statistics job finished without writing a new table to {output!r}")
+
+
+def _reports_metrics(options: PipelineOptions) -> bool:
+    """False for Beam's DaskRunner, which reports no metrics. There the job's errors are raised on
+    the workers instead, and Dask hands them back pickled, with their type and fields."""
+    return "dask" not in str(options.view_as(StandardOptions).runner or "").lower()
 
 
 def _is_local(options: PipelineOptions) -> bool:

@@ -40,3 +40,12 @@ def test_data_error_names_file_and_record():
     err = errors.invalid_data("labels", "class ids in [0, 3)", 7, path="a.tfrecord", record=12)
     assert str(err).endswith("Received: labels=7. Found in file 'a.tfrecord', record 12")
     assert (err.path, err.record) == ("a.tfrecord", 12)
+
+
+def test_errors_keep_their_fields_through_pickling_and_beam_style_rebuilding():
+    import pickle
+
+    err = errors.invalid_data("labels", "UTF-8 text", b"\xff", path="a.parquet", record=3)
+    for clone in (pickle.loads(pickle.dumps(err)), type(err)(err.args[0] + " [while running 'Count']", *err.args[1:])):
+        assert isinstance(clone, errors.InvalidDataError) and (clone.path, clone.record) == ("a.parquet", 3)
+        assert str(clone).startswith("Invalid value for argument `labels`. Expected UTF-8 text.")

@@ -6,17 +6,20 @@ Imports neither Apache Beam nor the other tf-rebalance packages.
 from balance import errors
 from balance._version import __version__
 from balance.keras_interop import to_keras_class_weight
+from balance.recall_report import per_class_recall, plot_recall_by_frequency
 from balance.schemes import NORMALIZATIONS, SCHEMES, ZERO_COUNT_POLICIES, compute_weights
 from balance.table import FORMAT_VERSION, TASKS, WeightTable
 from balance.targets import SamplingPlan, expected_epoch_size, resolve_target, sampling_plan
 
 count_labels = WeightTable.from_labels  # the same function under its older name
+merge_tables = WeightTable.merge  # the merge of disjoint parts, see balance.merging
 
 # The tf.data layer imports TensorFlow; load it on first use so that
 # `import balance` stays light (module __getattr__, PEP 562).
 _LAZY = {
     "rebalance": "balance.composition",
     "check_model_outputs": "balance.composition",
+    "model_recall": "balance.recall_report",
     "resample": "balance.resampling",
     "attach_sample_weights": "balance.sample_weights",
     "sample_weight_fn": "balance.sample_weights",
@@ -47,6 +50,10 @@ __all__ = [
     "errors",
     "count_labels",
     "expected_epoch_size",
+    "merge_tables",
+    "model_recall",
+    "per_class_recall",
+    "plot_recall_by_frequency",
     "rebalance",
     "resample",
     "resolve_target",

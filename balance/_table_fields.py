@@ -12,7 +12,7 @@ import numpy as np
 
 from balance import schemes as schemes_lib
 from balance._version import __version__
-from balance.errors import invalid, invalid_choice, short_repr
+from balance.errors import InvalidArgumentError, invalid, invalid_choice, short_repr
 from balance.vocabulary import LABEL_DTYPES, TASKS
 
 
@@ -112,7 +112,7 @@ def pos_over_neg(
     if np.any(empty) and zero_count == "error":
         idx = np.flatnonzero(empty)
         named = [f"{i} ({names[i]!r})" if names else str(i) for i in idx[:10]]
-        raise ValueError(
+        raise InvalidArgumentError(
             "Invalid value for argument `zero_count`. pos_weight is undefined for labels with "
             f"no positives: {', '.join(named)}. Received: zero_count='error'. Pass "
             "zero_count='zero' or zero_count='max'."

@@ -65,14 +65,18 @@ class Where:
 
     Attributes:
       path: the file (None for labels held in memory).
-      records: the record (example) index of each row of the batch.
+      records: the record index in the file of each row of the batch; None
+        for labels in memory (the row is the example index) or when a file's
+        record indices are not known (errors then name the file only).
     """
 
     path: str | None = None
     records: np.ndarray | None = None
 
-    def record(self, row: int) -> int:
-        return int(self.records[row]) if self.records is not None else int(row)
+    def record(self, row: int) -> int | None:
+        if self.records is not None:
+            return int(self.records[row])
+        return None if self.path is not None else int(row)
 
 
 def count_batch(

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from balance import fileio
-from balance._errors import invalid
+from balance.errors import invalid
 from balance.schemes import check_scheme_params
 from balance.table import WeightTable
 
@@ -67,15 +67,7 @@ def plot_table(
     Raises:
       ImportError: when matplotlib is missing, naming the extra to install.
     """
-    try:
-        import matplotlib  # noqa: PLC0415 (optional dependency)
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
-        raise ImportError(
-            "Plotting needs matplotlib. Install the plot extra: pip install 'tf-rebalance[plot]'"
-        ) from None
+    plt = pyplot()
     if not path.endswith(".png"):
         raise invalid("plot", "a path ending in .png", path)
     options = check_scheme_params(scheme_params)
@@ -95,9 +87,28 @@ def plot_table(
     bottom.set_xlabel("class")
     if table.class_names and len(x) <= 40:
         bottom.set_xticks(x, table.class_names, rotation=60, ha="right", fontsize=8)
+    return save_png(fig, path)
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend, or an ImportError naming the extra."""
+    try:
+        import matplotlib  # noqa: PLC0415 (optional dependency)
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        raise ImportError(
+            "Plotting needs matplotlib. Install the plot extra: pip install 'tf-rebalance[plot]'"
+        ) from None
+    return plt
+
+
+def save_png(fig, path: str) -> str:
+    """Writes ``fig`` as a PNG atomically (local or ``gs://``) and closes it."""
     fig.tight_layout()
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=100)
-    plt.close(fig)
+    pyplot().close(fig)
     fileio.write_atomically(path, png.getvalue())
     return path

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from balance._errors import invalid, invalid_choice
+from balance.errors import InvalidArgumentError, invalid, invalid_choice
 
 NORMALIZATIONS = ("none", "sum_to_one", "sum_to_num_classes", "mean_one")
 ZERO_COUNT_POLICIES = ("error", "zero", "max")
@@ -241,7 +241,7 @@ def compute_weights(
             idx = np.flatnonzero(empty)
             named = [f"{i} ({class_names[i]!r})" if class_names else str(i) for i in idx[:10]]
             more = f" and {len(idx) - 10} more" if len(idx) > 10 else ""
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Invalid value for argument `zero_count`. Scheme {scheme!r} is undefined for "
                 f"classes with no examples, and {len(idx)} class(es) have none: "
                 f"{', '.join(named)}{more}. Received: zero_count='error'. Pass "

@@ -42,6 +42,7 @@ from balance._table_fields import (
 from balance._table_io import FORMAT_VERSION
 from balance._version import __version__
 from balance.errors import invalid, short_repr
+from balance.merging import merge_parts
 from balance.vocabulary import LABEL_DTYPES, TASKS
 
 __all__ = ["FORMAT_VERSION", "LABEL_DTYPES", "TASKS", "WeightTable"]
@@ -160,6 +161,11 @@ class WeightTable:
             num_examples=tally.num_examples, num_elements=tally.num_elements, label_key=label_key,
             label_dtype=tally.label_dtype, inputs=["<in-memory labels>"], fingerprint=tally.fingerprint,
         )
+
+    @staticmethod
+    def merge(*tables: WeightTable, class_names: Sequence[str] | None = None) -> WeightTable:
+        """The table of the union of disjoint parts (also ``balance.merge_tables``); see ``balance.merging``."""
+        return merge_parts(WeightTable, tables, class_names)
 
     # ----------------------------------------------------------------- weights
     def class_weights(
@@ -296,6 +302,22 @@ class WeightTable:
         """Largest count over smallest non-zero count (inf if all but one are 0)."""
         present = self.counts[self.counts > 0]
         return float(present.max() / present.min()) if present.size else math.inf
+
+    def keep_rates(self) -> np.ndarray:
+        """Per-class keep rates of a table written by ``rebalance sample`` (float64, in [0, 1])."""
+        return np.asarray(self._sample("keep_rates")["keep_rates"], dtype=np.float64)
+
+    def source_counts(self) -> np.ndarray:
+        """The source counts a sample was drawn from; with ``losses.shift_logits`` it maps a model
+        trained on the sample back: ``shift_logits(z, source_prior=table, target_prior=table.source_counts())``."""
+        return np.asarray(self._sample("source_counts")["source"]["counts"], dtype=np.float64)
+
+    def _sample(self, what: str) -> Mapping[str, Any]:
+        sample = self.provenance.get("sample")
+        if not isinstance(sample, Mapping):
+            raise invalid("table", f"a table written by rebalance sample for {what}()", "a table without "
+                          "sampling provenance", hint="Load DIR/table.json of the sample")
+        return sample
 
     def with_precomputed(self, scheme: str = "balanced", *, scheme_params: Mapping[str, Any] | None = None
                          ) -> WeightTable:

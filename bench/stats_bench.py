@@ -12,8 +12,17 @@ TFRecord, Parquet and CSV in a temp dir, then times, each in a fresh process:
 It prints medians, the ratios (c)/(a), (b)/(c), (c)/(d) and peak RSS, then
 the peak RSS of (c) on N and on ``--memory_factor`` x N TFRecord examples.
 
+``--dask`` compares, on TFRecord only, (a), (c) and the job on a warm Dask
+``LocalCluster`` (workers started and TensorFlow imported before the clock
+starts) of 1 worker x 1 thread and 2 workers x 1 thread, taking turns in one
+process, with the peak RSS of each worker and a check that the tables are
+equal; then the per-worker peak RSS of 2 workers at each ``--rss_sizes``.
+Its data is generated once and kept under ``--keep`` (default
+/tmp/tf_rebalance_bench), one directory per size and shard count.
+
   python bench/stats_bench.py                      # N = 1M, 3 repeats
   python bench/stats_bench.py --n 200000 --repeats 1 --memory_factor 0
+  python bench/stats_bench.py --dask --n 8000000 --shards 8 --repeats 3
 """
 
 from __future__ import annotations
@@ -131,10 +140,105 @@ def ours(directory: str, fmt: str, workers: int, out: str) -> None:
         run(flags)
 
 
+def _warm_worker() -> None:
+    import tensorflow  # noqa: F401
+
+    import pipelines.readers  # noqa: F401
+
+
+def _worker_peak_rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+
+
+def _dask_flags(directory: str, address: str, out: str) -> list[str]:
+    return ["--input", os.path.join(directory, "tfrecord", "*"), "--output", out,
+            "--runner", "dask", "--dask_address", address]
+
+
+def _quiet_run(flags: list[str]):
+    from pipelines.class_stats import run
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return run(flags)
+
+
+def _local_cluster(workers: int):
+    from dask.distributed import LocalCluster
+
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                        dashboard_address=":0")
+
+
+def on_dask(directory: str, workers: int, out: str, repeats: int) -> dict:
+    """The job ``repeats`` times on a fresh, warm LocalCluster of ``workers`` x 1 thread."""
+    from dask.distributed import Client
+
+    with _local_cluster(workers) as cluster, Client(cluster) as client:
+        client.run(_warm_worker)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            _quiet_run(_dask_flags(directory, cluster.scheduler_address, out))
+            times.append(time.perf_counter() - start)
+        workers_rss = sorted(client.run(_worker_peak_rss_mb).values())
+    return {"times": times, "rss_mb": peak_rss_mb(), "worker_rss_mb": workers_rss}
+
+
+def interleaved(directory: str, repeats: int) -> dict:
+    """(a), (c) and the job on warm 1- and 2-worker clusters, in turn, ``repeats`` rounds.
+
+    Taking turns gives every variant the same share of a busy machine; all four
+    run from this process (the clusters' workers are their own processes).
+    """
+    from dask.distributed import Client
+
+    from balance.table import WeightTable
+
+    out = {k: os.path.join(directory, f"table-{k}.json") for k in ("ours1", "dask1", "dask2")}
+    with contextlib.ExitStack() as stack:
+        address = {}
+        for workers in (1, 2):
+            cluster = stack.enter_context(_local_cluster(workers))
+            client = stack.enter_context(Client(cluster))
+            client.run(_warm_worker)
+            address[workers] = (cluster.scheduler_address, client)
+        calls = {
+            "limit": lambda: limit_tfrecord(directory),
+            "ours1": lambda: _quiet_run(["--input", os.path.join(directory, "tfrecord", "*"),
+                                         "--output", out["ours1"]]),
+            "dask1": lambda: _quiet_run(_dask_flags(directory, address[1][0], out["dask1"])),
+            "dask2": lambda: _quiet_run(_dask_flags(directory, address[2][0], out["dask2"])),
+        }
+        times: dict[str, list[float]] = {k: [] for k in calls}
+        loads: list[float] = []
+        for _ in range(repeats):
+            for kind, call in calls.items():
+                start = time.perf_counter()
+                call()
+                times[kind].append(time.perf_counter() - start)
+                loads.append(os.getloadavg()[0])
+        rss = {str(w): sorted(client.run(_worker_peak_rss_mb).values()) for w, (_, client) in address.items()}
+    direct = WeightTable.load(out["ours1"])
+    equal = all(WeightTable.load(out[k]).content_equal(direct) for k in ("dask1", "dask2"))
+    return {"times": times, "rss_mb": peak_rss_mb(), "worker_rss_mb": rss, "loads": loads,
+            "tables_equal": equal}
+
+
 def worker(variant: str, directory: str, repeats: int) -> None:
     """Runs one variant ``repeats`` times in this process; prints times and peak RSS."""
     fmt, kind = variant.split(":")
     out = os.path.join(directory, f"table-{fmt}-{kind}.json")
+    if kind == "interleaved":
+        import tensorflow  # noqa: F401
+
+        import pipelines.class_stats  # noqa: F401
+
+        print(json.dumps(interleaved(directory, repeats)))
+        return
+    if kind.startswith("dask"):
+        print(json.dumps(on_dask(directory, int(kind[4:]), out, repeats)))
+        return
     call = {
         "limit": lambda: limit_tfrecord(directory) if fmt == "tfrecord" else limit_arrow(directory, fmt),
         "naive": lambda: naive_beam(directory),
@@ -175,8 +279,52 @@ def measure(variant: str, directory: str, repeats: int) -> dict:
     if proc.returncode:
         raise RuntimeError(f"{variant} failed:\n{proc.stderr[-3000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["median"] = statistics.median(result["times"])
+    if isinstance(result["times"], list):
+        result["median"] = statistics.median(result["times"])
     return result
+
+
+# ------------------------------------------------------------------ dask
+def kept_data(root: str, n: int, shards: int) -> str:
+    """TFRecord data of ``n`` examples in ``shards`` files, generated once under ``root``."""
+    directory = os.path.join(root, f"n{n}_s{shards}")
+    if not os.path.exists(os.path.join(directory, "DONE")):
+        shutil.rmtree(directory, ignore_errors=True)
+        start = time.perf_counter()
+        generate(directory, n, shards, ["tfrecord"])
+        open(os.path.join(directory, "DONE"), "w").close()
+        print(f"Generated {n:,} examples in {shards} shards under {directory} "
+              f"({time.perf_counter() - start:.1f} s)", flush=True)
+    return directory
+
+
+def dask_main(args: argparse.Namespace) -> None:
+    root = args.keep or "/tmp/tf_rebalance_bench"
+    directory = kept_data(root, args.n, args.shards)
+    print(f"{args.n:,} TFRecord examples in {args.shards} shards; {os.cpu_count()} CPUs; "
+          f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
+    res = measure("tfrecord:interleaved", directory, args.repeats)
+    times, rss = res["times"], res["worker_rss_mb"]
+    med = {k: statistics.median(v) for k, v in times.items()}
+    for kind, values in times.items():
+        print(f"  {kind}: median {med[kind]:.2f} s of {[round(t, 2) for t in values]}", flush=True)
+    print(f"  load average after each run: {[round(x, 1) for x in res['loads']]}")
+    print(f"  peak RSS: this process {res['rss_mb']:.0f} MB; workers: 1-worker cluster "
+          f"{rss['1'][0]:.0f} MB, 2-worker cluster {' / '.join(f'{m:.0f}' for m in rss['2'])} MB")
+    print(f"  Dask tables equal to the DirectRunner's: {res['tables_equal']}")
+    print("\n| input | (a) tf.data limit | (c) DirectRunner in process | Dask 1 worker x 1 thread "
+          "| Dask 2 workers x 1 thread | 1 -> 2 workers | 2 workers / (c) | peak RSS per worker (1 / 2 workers) |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {args.n / 1e6:g}M TFRecord, {args.shards} shards | {med['limit']:.2f} s | {med['ours1']:.2f} s "
+          f"| {med['dask1']:.2f} s | {med['dask2']:.2f} s | {med['dask1'] / med['dask2']:.2f}x "
+          f"| {med['dask2'] / med['ours1']:.2f} | {rss['1'][0]:.0f} / {' + '.join(f'{m:.0f}' for m in rss['2'])} MB |")
+    sizes = [int(x) for x in args.rss_sizes.split(",") if x]
+    if sizes:
+        print("\nPeak RSS per worker, fresh warm cluster of 2 workers x 1 thread (1 run each):")
+    for n in sizes:
+        r = measure("tfrecord:dask2", kept_data(root, n, args.shards), 1)
+        print(f"  N={n:,}: {' / '.join(f'{m:.0f}' for m in r['worker_rss_mb'])} MB "
+              f"({r['median']:.2f} s; load {os.getloadavg()[0]:.2f})", flush=True)
 
 
 # ------------------------------------------------------------------ main
@@ -188,12 +336,20 @@ def main() -> None:
     parser.add_argument("--formats", default="tfrecord,parquet,csv")
     parser.add_argument("--memory_factor", type=int, default=10,
                         help="Also measure (c)'s peak RSS on factor x N TFRecord examples; 0 skips.")
-    parser.add_argument("--keep", help="Directory for the generated data (default: a temp dir).")
+    parser.add_argument("--keep", help="Directory for the generated data (default: a temp dir; "
+                        "with --dask, /tmp/tf_rebalance_bench).")
+    parser.add_argument("--dask", action="store_true",
+                        help="TFRecord on a warm Dask LocalCluster (1 and 2 workers) beside (a) and (c).")
+    parser.add_argument("--rss_sizes", default="1000000,10000000",
+                        help="With --dask: sizes at which to measure the per-worker peak RSS (2 workers).")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args.worker, args.data, args.repeats)
+        return
+    if args.dask:
+        dask_main(args)
         return
 
     formats = args.formats.split(",")

@@ -50,6 +50,7 @@ import balance
 from balance.resampling import DEFAULT_MIXING_WINDOW
 
 BATCH = 256
+tf.get_logger().setLevel("ERROR")  # rejection_resample logs its whole distribution at every step
 FEATURES = 8
 SHUFFLE = 10_000
 METHODS = ("resample", "both", "weight")
@@ -134,7 +135,10 @@ def pipelines_for(shape: str, source, mode: str, table: balance.WeightTable, tab
             kwargs = {} if mode == "after" else {"batch_size": BATCH}
             if method != "weight":
                 kwargs["seed"] = 0
-            tables = {"label": table, "head_b": table_b} if two_heads else table
+            tables = table
+            if two_heads:  # the second head rides along; sampling (if any) is on the first
+                tables = {"label": table, "head_b": table_b}
+                kwargs.update(resample_on="label") if method != "weight" else None
             out = balance.rebalance(ds, tables, method=method, **kwargs)
             return out.batch(BATCH) if mode == "after" else out
         return build
@@ -146,7 +150,19 @@ def pipelines_for(shape: str, source, mode: str, table: balance.WeightTable, tab
     out += [(method, ours(method)) for method in METHODS]
     if shape in ("A", "B"):
         out += [(f"{method}, two heads", ours(method, two_heads=True)) for method in ("both", "weight")]
+    if shape == "A":
+        k = table.num_classes
+
+        def rejection():  # tf.data's own resampler; it only undersamples, so it is slow at 1:1000
+            ds = source().rejection_resample(lambda e: tf.cast(e["label"], tf.int32), target_dist=[1.0 / k] * k,
+                                             initial_dist=table.prior().tolist(), seed=0)
+            return ds.map(lambda _, e: e).batch(BATCH)
+
+        out.append((REJECTION, rejection))
     return out
+
+
+REJECTION = "tf.data rejection_resample (time-bounded)"
 
 
 def split(element):
@@ -163,8 +179,8 @@ def split(element):
     return (x["x"] if isinstance(x, dict) else x), y, w
 
 
-def bare_pass(ds: tf.data.Dataset):
-    """Pulls labels and weights to numpy, nothing else. Returns (seconds, labels, weights)."""
+def bare_pass(ds: tf.data.Dataset, time_limit: float | None = None):
+    """Pulls labels and weights to numpy, nothing else. Returns (seconds, labels, weights, CPU seconds)."""
     labels, weights = [], []
     cpu, start = time.process_time(), time.perf_counter()
     for element in ds.prefetch(tf.data.AUTOTUNE):
@@ -172,6 +188,8 @@ def bare_pass(ds: tf.data.Dataset):
         labels.append(y.numpy())
         if w is not None:
             weights.append(w.numpy())
+        if time_limit and time.perf_counter() - start > time_limit:
+            break
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     flat = lambda parts: np.concatenate([np.reshape(p, -1) for p in parts])  # noqa: E731
     return seconds, flat(labels), flat(weights) if weights else None, cpu
@@ -206,6 +224,8 @@ def fit_pass(ds: tf.data.Dataset, steps: int, image: bool, num_classes: int) -> 
         e = e[0] if len(e) == 1 else e
         if isinstance(e, dict):
             return {"x": e["x"]}, e["label"]
+        if isinstance(e[1], dict):  # two heads: this one-output model trains on the first
+            e = (e[0],) + tuple(part["label"] for part in e[1:])
         if isinstance(e[0], dict):
             return ({"x": e[0]["x"]},) + tuple(e[1:])
         return e if image else (({"x": e[0]},) + tuple(e[1:]))
@@ -250,12 +270,14 @@ def main(argv=None) -> int:
         if "bare" in consumers:
             for _ in range(args.repeats):  # variants take turns, so they share the machine's load alike
                 for name, build in variants:
-                    bare[name].append(bare_pass(build()))
+                    if name != REJECTION or not bare[name]:
+                        bare[name].append(bare_pass(build(), 15.0 if name == REJECTION else None))
         fit = {name: [] for name, _ in variants}
         if "fit" in consumers:
             for _ in range(args.repeats):
                 for name, build in variants:
-                    fit[name].append(fit_pass(build(), args.fit_steps, shape == "D", k))
+                    if name != REJECTION:
+                        fit[name].append(fit_pass(build(), args.fit_steps, shape == "D", k))
         base_bare = base_fit = base_cpu = None
         for name, build in variants:
             rate = l1 = cpu_rate = None
@@ -269,7 +291,7 @@ def main(argv=None) -> int:
             base_bare = base_bare or rate
             base_cpu = base_cpu if name != "plain" else cpu_rate
             base_fit = base_fit or fit_rate
-            copies = max_copies(build())
+            copies = max_copies(build().take(50) if name == REJECTION else build())
             rows.append((shape, name, rate, rate / base_bare if rate else None,
                          cpu_rate / base_cpu if cpu_rate else None,
                          fit_rate, fit_rate / base_fit if fit_rate else None, l1, copies))

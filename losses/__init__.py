@@ -5,6 +5,10 @@ of the same name, is registered as ``tf_rebalance>ClassName`` for ``.keras``
 saving, and (where it takes weights) has ``from_table(table, scheme, ...)``
 to build itself from a ``balance.WeightTable``.
 
+Label shift at deployment: ``shift_logits`` moves logits from the training
+prior to another one; ``estimate_prior_em`` and ``estimate_prior_bbse``
+estimate that prior from unlabeled predictions (``losses.label_shift``).
+
 Class-balanced loss (Cui et al., CVPR 2019) is not a separate class: use any
 weighted loss with ``from_table(table, "effective_number", scheme_params={"beta": 0.999})``.
 
@@ -19,6 +23,7 @@ from losses.adjusted import (
     ldam_loss,
     ldam_margins,
     logit_adjusted_sparse_categorical_crossentropy,
+    shift_logits,
 )
 from losses.cost import (
     CostSensitiveCategoricalCrossentropy,
@@ -33,6 +38,7 @@ from losses.focal import (
     categorical_focal_crossentropy,
     sparse_categorical_focal_crossentropy,
 )
+from losses.label_shift import estimate_prior_bbse, estimate_prior_em, estimated_table
 from losses.metrics import BalancedAccuracy, PerClassRecall, Precision, Recall
 from losses.multi_output import losses_for_outputs
 from losses.weighted import (
@@ -63,10 +69,14 @@ __all__ = [
     "binary_focal_crossentropy",
     "categorical_focal_crossentropy",
     "cost_sensitive_categorical_crossentropy",
+    "estimate_prior_bbse",
+    "estimate_prior_em",
+    "estimated_table",
     "ldam_loss",
     "ldam_margins",
     "logit_adjusted_sparse_categorical_crossentropy",
     "losses_for_outputs",
+    "shift_logits",
     "sparse_categorical_focal_crossentropy",
     "weighted_binary_crossentropy",
     "weighted_categorical_crossentropy",

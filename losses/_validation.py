@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from balance import schemes as schemes_lib
-from balance._errors import invalid, invalid_choice, short_repr
+from balance.errors import invalid, invalid_choice, short_repr
 from balance.table import WeightTable
 
 SCALAR_CLASS_WEIGHT_HINT = (

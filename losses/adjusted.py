@@ -1,6 +1,6 @@
-"""Margin and prior adjustments of the logits: logit adjustment and LDAM.
+"""Margin and prior adjustments of the logits: logit adjustment, LDAM, label shift.
 
-Both train on logits and need the class prior or counts, from a
+All work on logits and need the class prior or counts, from a
 ``WeightTable`` or given directly.
 """
 
@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 from keras import ops
 
-from balance._errors import invalid
+from balance.errors import invalid
 from balance.table import WeightTable
-from losses import _base
+from losses import _base, _priors
 from losses import _validation as v
 
 _SCALAR_PRIOR_HINT = (
@@ -46,6 +46,53 @@ def adjust_logits(logits: Any, log_prior: Sequence[float] | np.ndarray, tau: flo
     logits = ops.convert_to_tensor(logits)
     v.check_last_dim("log_prior", len(log_prior), logits)
     return logits - ops.cast(tau * np.asarray(log_prior), logits.dtype)
+
+
+def shift_logits(logits: Any, source_prior: Any, target_prior: Any) -> Any:
+    """Moves logits from the class mix they were trained on to another: ``z + log(t) - log(s)``.
+
+    Under label shift (``p(x | y)`` fixed, ``p(y)`` changed) the posterior at
+    the target mix is ``softmax(z + log t - log s)``, where ``s`` is the prior
+    the model was trained at and ``t`` the prior it meets (Saerens et al.
+    2002). Examples:
+
+    * deployment: ``shift_logits(z, train_table, estimate_prior_em(...))``;
+    * a model trained on a down-sampled dataset, back to the population:
+      ``shift_logits(z, source_prior=sample_shares, target_prior=population_shares)``,
+      i.e. ``z + log(population_share) - log(sample_share)``;
+    * ``target_prior="uniform"`` gives the balanced-error decision, the same
+      argmax as ``adjust_logits(z, log(s), tau=1)``.
+
+    Args:
+      logits: shape ``(..., K)``, softmax logits; or ``(..., 1)`` sigmoid
+        logits of a binary model with 2-class priors ``[negative, positive]``
+        (shifted by ``log(t1/t0) - log(s1/s0)``).
+      source_prior: the training mix: a multiclass or binary ``WeightTable``
+        (its counts over their sum), K shares or counts (divided by their
+        sum), or ``"uniform"``. Every share must be > 0.
+      target_prior: the mix to move to, in the same forms.
+
+    Returns:
+      The shifted logits, same shape and dtype as ``logits``; any Keras 3
+      backend.
+
+    Raises:
+      ValueError: for priors of the wrong length, zero or negative shares,
+        multilabel tables, or strings other than ``"uniform"``.
+    """
+    logits = ops.convert_to_tensor(logits)
+    last = logits.shape[-1] if len(logits.shape) else None
+    num_classes = 2 if last == 1 else last
+    source = _priors.class_shares("source_prior", source_prior, num_classes)
+    target = _priors.class_shares("target_prior", target_prior, num_classes)
+    if source.size != target.size:
+        raise invalid(
+            "target_prior", f"{source.size} shares, like source_prior", f"{target.size} values"
+        )
+    offset = np.log(target) - np.log(source)
+    if last == 1:
+        offset = offset[1:] - offset[:1]
+    return logits + ops.cast(offset, logits.dtype)
 
 
 def logit_adjusted_sparse_categorical_crossentropy(

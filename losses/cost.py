@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from keras import ops
 
-from balance._errors import invalid
+from balance.errors import invalid
 from losses import _base
 from losses import _validation as v
 

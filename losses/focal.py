@@ -21,7 +21,7 @@ from typing import Any
 
 from keras import ops
 
-from balance._errors import invalid
+from balance.errors import invalid
 from balance.table import WeightTable
 from losses import _base
 from losses import _validation as v

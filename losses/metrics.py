@@ -15,7 +15,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from balance._errors import invalid
+from balance.errors import invalid
 from losses import _base
 from losses import _validation as v
 
@@ -91,7 +91,8 @@ class _ConfusionMatrix(keras.metrics.Metric):
         k = self.num_classes
         valid = (true >= 0) & (true < k) & (predicted >= 0) & (predicted < k)
         flat = ops.where(valid, true * k + predicted, 0)
-        counts = ops.bincount(flat, weights=ops.where(valid, weights, 0.0), minlength=k * k)
+        # segment_sum, not bincount: its output size is static, which JAX's jit needs.
+        counts = ops.segment_sum(ops.where(valid, weights, 0.0), flat, num_segments=k * k)
         self.confusion.assign_add(ops.reshape(ops.cast(counts, "float32"), (k, k)))
 
     def reset_state(self):

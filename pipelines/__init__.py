@@ -16,6 +16,7 @@ _EXPORTS = {
     "ClassCounts": "pipelines.combiners",
     "StatsConfig": "pipelines._config",
     "run_class_stats": ("pipelines.class_stats", "run"),
+    "run_sample": ("pipelines.sample_job", "run"),
 }
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "StatsConfig",
     "WriteWeightTable",
     "run_class_stats",
+    "run_sample",
 ]
 
 

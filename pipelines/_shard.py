@@ -26,10 +26,11 @@ class ShardCounter:
       config: the job config.
       path: the shard's file, for errors and bad-record reports.
       first_record: the index of the shard's first record in its file (a
-        TFDS slice starts after ``skip`` records), for errors.
+        TFDS slice starts after ``skip`` records), for errors; None if
+        unknown (a CSV byte range), and errors then name the file only.
     """
 
-    def __init__(self, config: StatsConfig, path: str, first_record: int = 0) -> None:
+    def __init__(self, config: StatsConfig, path: str, first_record: int | None = 0) -> None:
         self.config = config
         self.path = path
         self.form = config.form
@@ -63,7 +64,7 @@ class ShardCounter:
         n = lengths.size
         if n == 0:
             return
-        first = self.first_record + self.records
+        first = None if self.first_record is None else self.first_record + self.records
         self.records += n
         ok = np.ones(n, dtype=bool)
         ok = self._reject(ok, wrong_type, "wrong_type")
@@ -86,7 +87,8 @@ class ShardCounter:
         counted = count_batch(
             np.asarray(values)[keep], lengths[ok], None if weights is None else weights[ok],
             task=config.task, form=self.form, num_classes=self.width or config.num_classes,
-            ignore_value=config.ignore_value, where=Where(self.path, first + np.flatnonzero(ok)),
+            ignore_value=config.ignore_value,
+            where=Where(self.path, None if first is None else first + np.flatnonzero(ok)),
         )
         self._accumulate(counted)
 

@@ -28,6 +28,7 @@ from balance import fileio
 from balance.errors import RebalanceError, invalid
 from balance.schemes import SCHEMES
 from balance.table import TASKS, WeightTable
+from pipelines import _dask
 from pipelines._config import COMPRESSIONS, FORMATS, LABEL_DTYPES, LABEL_FORMS, StatsConfig
 from pipelines._flags import beam_parser, flags_of, refuse_unknown
 from pipelines._outcome import FAILED_COUNTER, METRICS_NAMESPACE, job_failure
@@ -54,6 +55,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     add("--label_dtype", choices=LABEL_DTYPES, default="auto")
     add("--weight", help="Example-weight feature or column, for weighted counts.")
     add("--csv_delimiter", default=",")
+    add("--csv_split_bytes", type=int, default=64 << 20,
+        help="CSV files larger than this are read as byte ranges of about this size, one task each "
+        "(default 64 MiB); 0 reads each file whole (needed for newlines inside quoted values).")
     add("--label_delimiter", default="|", help="Separator of ids inside one CSV cell (list forms).")
     add("--ignore_value", type=int, help="Dense-label id not to count (e.g. 255).")
     add("--compression", choices=COMPRESSIONS, default="auto",
@@ -70,6 +74,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     add("--tfds_data_dir")
     add("--tfds_split", default="train")
     add("--output", required=True, help="Where to write the table (local or gs://).")
+    _dask.add_dask_flags(parser)
     return parser
 
 
@@ -95,7 +100,8 @@ def config_from_args(args: argparse.Namespace, read_threads: int = 1) -> StatsCo
         num_classes=args.num_classes if args.num_classes is not None else (
             len(names) if names else None),
         class_names=names, label_form=args.label_form, label_dtype=args.label_dtype,
-        weight=args.weight, csv_delimiter=args.csv_delimiter, label_delimiter=args.label_delimiter,
+        weight=args.weight, csv_delimiter=args.csv_delimiter, csv_split_bytes=args.csv_split_bytes,
+        label_delimiter=args.label_delimiter,
         ignore_value=args.ignore_value, compression=args.compression,
         max_bad_fraction=args.max_bad_fraction, batch_size=args.batch_size,
         read_threads=args.read_threads or read_threads, scheme=args.scheme,
@@ -127,19 +133,24 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     if not args.output or fileio.isdir(args.output):
         raise invalid("output", "a file path for the table (not a directory)", args.output)
     options = PipelineOptions(beam_args)
+    dask = _dask.resolve(args, options)  # --runner dask
     config = config_from_args(args, read_threads=_auto_read_threads(options))
     stats = ComputeClassStats(config, on_error="report" if _reports_metrics(options) else "raise")
     plan = stats.plan  # fails fast on an empty input, before any worker starts
     logging.getLogger(__name__).info("Counting %r in %d shard(s) of %s", config.label, len(plan.shards), plan.inputs)
     start = time.monotonic()
     previous = fileio.read_bytes(args.output) if fileio.exists(args.output) else None
-    pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
-    _ = pipeline | "ComputeClassStats" >> stats | "WriteTable" >> WriteWeightTable(args.output)
-    try:
-        result = pipeline.run()
-        state = result.wait_until_finish()
-    except Exception as err:
-        raise job_error(err) from err
+    with _dask.cluster(dask, options):
+        pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
+        _ = pipeline | "ComputeClassStats" >> stats | "WriteTable" >> WriteWeightTable(args.output)
+        result = None
+        try:
+            result = pipeline.run()
+            state = result.wait_until_finish()
+        except Exception as err:
+            raise job_error(err) from err
+        finally:
+            _dask.close_client(result)
     if state not in (PipelineState.DONE, None):
         raise RuntimeError(f"The class-statistics job ended in state {state}")
     counters = _counters(result)

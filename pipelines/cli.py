@@ -1,7 +1,7 @@
-"""The ``rebalance`` command line: ``stats``, ``show`` and ``demo``.
+"""The ``rebalance`` command line: ``stats``, ``sample``, ``show``, ``merge`` and ``demo``.
 
-``show`` needs neither Beam nor TensorFlow beyond reading the file; ``stats``
-and ``demo`` import their modules only when called.
+``show`` and ``merge`` need neither Beam nor TensorFlow beyond reading the
+files; ``stats``, ``sample`` and ``demo`` import their modules only when called.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from balance import SCHEMES, WeightTable
-from balance._errors import invalid
-from pipelines._flags import flags_of, refuse_unknown
+from balance.errors import invalid
+from pipelines._flags import FlagParser, flags_of, refuse_unknown
 
 
 def _show(argv: Sequence[str]) -> int:
@@ -76,10 +76,37 @@ def _params(pairs: Sequence[str]) -> dict[str, float]:
     return params
 
 
+def _merge(argv: Sequence[str]) -> int:
+    parser = FlagParser(prog="rebalance merge", allow_abbrev=False,
+                        description="Add up the weight tables of disjoint parts of one dataset.")
+    parser.add_argument("tables", nargs="+", help="weight table JSON files (local, gs://, ram://)")
+    parser.add_argument("--output", required=True, help="where to write the merged table")
+    parser.add_argument("--class_names", help="comma-separated order of string class names (default: sorted)")
+    args, unknown = parser.parse_known_args(argv)
+    refuse_unknown(unknown, flags_of(parser))
+    names = [n.strip() for n in args.class_names.split(",")] if args.class_names else None
+    parts = [WeightTable.load(path) for path in args.tables]
+    try:
+        table = WeightTable.merge(*parts, class_names=names)
+    except ValueError as err:
+        listed = ", ".join(f"[{i}] {path}" for i, path in enumerate(args.tables))
+        raise type(err)(f"{err} (tables: {listed})", *err.args[1:]) from None
+    table.save(args.output)
+    print(f"Wrote {args.output}: {len(args.tables)} tables, {table.num_examples:g} examples, "
+          f"{table.num_classes} classes ({table.task}, label {table.label_key!r})")
+    return 0
+
+
 def _stats(argv: Sequence[str]) -> int:
     from pipelines import class_stats  # noqa: PLC0415 (imports Beam)
 
     return class_stats.main(list(argv))
+
+
+def _sample(argv: Sequence[str]) -> int:
+    from pipelines import sample_job  # noqa: PLC0415 (imports Beam)
+
+    return sample_job.main(list(argv))
 
 
 def _demo(argv: Sequence[str]) -> int:
@@ -90,14 +117,16 @@ def _demo(argv: Sequence[str]) -> int:
 
 COMMANDS = {
     "stats": (_stats, "count classes with the Beam job and write a weight table"),
+    "sample": (_sample, "write a down-sampled copy of a dataset and the exact table of the sample"),
     "show": (_show, "print a weight table (and optionally plot it)"),
+    "merge": (_merge, "add up the tables of disjoint parts into one table"),
     "demo": (_demo, "run the end-to-end demo on generated data"),
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    usage = "usage: rebalance {stats,show,demo} ...\n\n" + "\n".join(
+    usage = "usage: rebalance {" + ",".join(COMMANDS) + "} ...\n\n" + "\n".join(
         f"  {name:<6} {help_}" for name, (_, help_) in COMMANDS.items()
     )
     if not argv or argv[0] in ("-h", "--help"):

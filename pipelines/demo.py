@@ -19,7 +19,8 @@ import time
 from collections.abc import Sequence
 
 from balance import WeightTable
-from balance._errors import invalid
+from balance.errors import invalid
+from balance.recall_report import plot_recall_by_frequency
 from balance.report import format_table, plot_table
 from pipelines._flags import flags_of, refuse_unknown
 from pipelines.demo_data import FEATURE_KEY, LABEL_KEY, make_demo_data
@@ -76,7 +77,14 @@ def run_demo(out: str, *, seed: int = 0, epochs: int = 6, largest: int = 12000, 
     with open(os.path.join(out, "results.json"), "w") as handle:
         json.dump(results, handle, indent=2)
     plot_results(results, os.path.join(out, "results.png"))
-    print(f"\nWrote {out}/table.json, table.png, results.json, results.png "
+    try:
+        recalls = {name: m["per_class_recall"] for name, m in results.items()}
+        path = plot_recall_by_frequency(table, recalls, os.path.join(out, "recall_by_class.png"),
+                                        title="Per-class recall on the test set, by training count")
+        print(f"\nPer-class recall against class frequency: {path}")
+    except ImportError as error:
+        print(f"({error})")
+    print(f"\nWrote {out}/table.json, table.png, results.json, results.png, recall_by_class.png "
           f"in {time.perf_counter() - start:.0f}s")
     return results
 

@@ -76,6 +76,7 @@ def _score(model: keras.Model, data: DemoData, table: WeightTable) -> dict:
         "balanced_accuracy": float(balanced.result()),
         "macro_f1": float(f1.result()),
         "rare_recall": float(np.mean(recalls[rarest])),
+        "per_class_recall": [float(r) for r in balance.per_class_recall(y, logits, k)],
     }
 
 

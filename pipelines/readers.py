@@ -23,33 +23,20 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from balance import fileio
 from balance.errors import RebalanceError, invalid
 from pipelines._arrow import arrow_labels, arrow_weights
 from pipelines._config import Shard, StatsConfig
+from pipelines._files import arrow_file as _arrow_file
+from pipelines._files import is_gzip
 from pipelines._outcome import METRICS_NAMESPACE, as_data_error
 from pipelines._shard import ShardCounter
+from pipelines._split import csv_range
 from pipelines._tfrecord_check import check_complete
 from pipelines.combiners import BAD_KINDS, ClassCounts
 
 _DETECT_RECORDS = 1000
-
-
-def _arrow_file(path: str) -> Any:
-    """A pyarrow file: native for local paths, else a ``tf.io.gfile`` handle (gs://...)."""
-    import pyarrow as pa
-
-    if not fileio.is_remote(path):
-        return pa.OSFile(path, "r")
-    return pa.PythonFile(fileio.open_binary(path), mode="r")
-
-
-def is_gzip(path: str, compression: str) -> bool:
-    """``compression`` is ``auto`` (sniff the GZIP magic bytes), ``gzip`` or ``none``."""
-    if compression != "auto":
-        return compression == "gzip"
-    with fileio.open_binary(path) as handle:
-        return handle.read(2) == b"\x1f\x8b"
+_PARSERS: dict = {}
+_PARSERS_LOCK = threading.Lock()
 
 
 class _CountShards(beam.DoFn):
@@ -120,8 +107,8 @@ class ReadTFRecordCounts(_CountShards):
         import tensorflow as tf
 
         self._tf = tf
-        self._parsers: dict = {}
-        self._parsers_lock = threading.Lock()
+        # Shared by the DoFn instances of a process: the DaskRunner sets up a DoFn per task.
+        self._parsers, self._parsers_lock = _PARSERS, _PARSERS_LOCK
 
     def count(self, shard: Shard) -> ShardCounter:
         tf, config = self._tf, self._config
@@ -174,8 +161,8 @@ class ReadTFRecordCounts(_CountShards):
         return label_dtype, weight_dtype
 
     def _parser(self, label_dtype, weight_dtype):
-        """A parse function per dtype pair, traced once per worker (not per shard)."""
-        key = (label_dtype, weight_dtype)
+        """A parse function per feature and dtype pair, traced once per worker process (not per shard)."""
+        key = (self._config.label, self._config.weight, label_dtype, weight_dtype)
         with self._parsers_lock:  # shards of a bundle may be read on several threads
             if key not in self._parsers:
                 self._parsers[key] = self._make_parser(label_dtype, weight_dtype)
@@ -295,7 +282,8 @@ class ReadCsvCounts(_CountShards):
 
     def count(self, shard: Shard) -> ShardCounter:
         pa, pa_csv, config = self._pa, self._csv, self._config
-        counter = ShardCounter(config, shard.path)
+        # A byte range of a big file does not know how many records come before it.
+        counter = ShardCounter(config, shard.path, None if shard.end >= 0 else 0)
         invalid_rows = [0]
 
         def skip_invalid(_row) -> str:
@@ -308,15 +296,19 @@ class ReadCsvCounts(_CountShards):
             column_types={c: pa.string() for c in columns},
             strings_can_be_null=True, quoted_strings_can_be_null=True, null_values=[""],
         )
-        parse = pa_csv.ParseOptions(delimiter=config.csv_delimiter, invalid_row_handler=skip_invalid)
-        gzip = is_gzip(shard.path, config.compression)
+        parse = pa_csv.ParseOptions(delimiter=config.csv_delimiter, invalid_row_handler=skip_invalid,
+                                    newlines_in_values=shard.end < 0)
+        gzip = shard.end < 0 and is_gzip(shard.path, config.compression)
         with _arrow_file(shard.path) as handle:
-            stream = handle
-            if gzip:
+            stream, names = handle, None
+            if shard.end >= 0:  # a byte range of a big file, see pipelines._split
+                stream, names = csv_range(handle, shard, config.csv_delimiter, handle.size())
+            elif gzip:
                 stream = pa.CompressedInputStream(stream, "gzip")
             try:
-                reader = pa_csv.open_csv(stream, read_options=pa_csv.ReadOptions(block_size=4 << 20),
-                                         parse_options=parse, convert_options=convert)
+                reader = pa_csv.open_csv(
+                    stream, read_options=pa_csv.ReadOptions(block_size=4 << 20, column_names=names),
+                    parse_options=parse, convert_options=convert)
                 for batch in reader:
                     values, lengths, wrong = arrow_labels(batch.column(0), config, text=True)
                     weights = arrow_weights(batch.column(1)) if config.weight else None
@@ -327,22 +319,6 @@ class ReadCsvCounts(_CountShards):
                                   hint=str(err)) from None
         counter.add_bad("unparsable", invalid_rows[0])
         return counter
-
-
-class ListParquetRowGroups(beam.DoFn):
-    """Splits a Parquet file into one shard per row group (an unreadable file stays whole)."""
-
-    def process(self, shard: Shard) -> Iterator[Shard]:
-        import pyarrow.parquet as pq
-
-        with _arrow_file(shard.path) as handle:
-            try:
-                num_row_groups = pq.ParquetFile(handle).num_row_groups
-            except Exception:  # noqa: BLE001 (ReadParquetCounts reports it, see pipelines._outcome)
-                yield Shard(shard.path)
-                return
-        for index in range(num_row_groups):
-            yield Shard(shard.path, row_group=index)
 
 
 class ReadParquetCounts(_CountShards):

@@ -14,11 +14,13 @@ import apache_beam as beam
 
 from balance.errors import RebalanceError, invalid_choice
 from balance.table import WeightTable
-from pipelines._config import Plan, StatsConfig, plan_inputs
+from pipelines._config import StatsConfig
+from pipelines._dask import one_task_per_shard
 from pipelines._outcome import report
+from pipelines._plan import Plan, plan_inputs
 from pipelines._table import build_table
 from pipelines.combiners import ClassCounts, CountCombineFn
-from pipelines.readers import ListParquetRowGroups, reader_for
+from pipelines.readers import reader_for
 
 ON_ERROR = ("raise", "report")
 
@@ -26,8 +28,8 @@ ON_ERROR = ("raise", "report")
 class ComputeClassStats(beam.PTransform):
     """Reads a dataset and produces a PCollection holding one ``WeightTable``.
 
-    Shards (files, Parquet row groups, TFDS file slices) are spread over the
-    workers; each is read and counted with vectorised readers, and the partial
+    Shards (files, Parquet row groups, CSV byte ranges, TFDS file slices) are
+    spread over the workers, one task each; each is read and counted with vectorised readers, and the partial
     counts are merged by ``CountCombineFn``. The last step validates the
     counts (bad records, empty input) and, on error, fails the pipeline with a
     ``balance.errors`` error (``on_error="raise"``) or reports that error in
@@ -58,13 +60,12 @@ class ComputeClassStats(beam.PTransform):
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         config, shards, inputs, fingerprint = self.plan
         # Create already reshuffles (a fusion break) when it has several
-        # elements, so the shards are spread over the workers without another one.
-        shards = pbegin | "ListShards" >> beam.Create(shards)
-        if config.format == "parquet":
-            shards = (shards | "SplitRowGroups" >> beam.ParDo(ListParquetRowGroups())
-                      | "SpreadRowGroups" >> beam.Reshuffle())
+        # elements, so the shards are spread over the workers without another one;
+        # on Dask, where Reshuffle is a no-op, each shard gets a partition of its own.
+        one_task_per_shard(pbegin.pipeline, len(shards))
         return (
-            shards
+            pbegin
+            | "ListShards" >> beam.Create(shards)
             | "CountShards" >> beam.ParDo(reader_for(config))
             | "MergeCounts" >> beam.CombineGlobally(CountCombineFn(config.weighted))
             | "BuildTable" >> beam.FlatMap(_build, config, inputs, fingerprint, self._on_error)

@@ -11,8 +11,8 @@ ways with ``InvalidDataError`` naming the same record.
 Running a pipeline per case would take minutes, so:
 
 * every case (``NUM_CASES`` of them) is counted by the job's own reader DoFns
-  (``setup`` + per-shard ``_counts``, Parquet row groups from
-  ``ListParquetRowGroups``), merged with ``merge_counts`` and turned into a
+  (``setup`` + per-shard ``_counts`` over the shards ``plan_inputs`` lists),
+  merged with ``merge_counts`` and turned into a
   table by ``build_table``: the code the pipeline runs, minus Beam's
   scheduling;
 * every ``FULL_EVERY``-th case also goes through a real Beam pipeline, all of
@@ -37,10 +37,11 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from balance import WeightTable
 from balance.errors import InvalidDataError
-from pipelines._config import Shard, StatsConfig, plan_inputs
+from pipelines._config import Shard, StatsConfig
+from pipelines._plan import plan_inputs
 from pipelines._table import build_table
 from pipelines.combiners import merge_counts
-from pipelines.readers import ListParquetRowGroups, reader_for
+from pipelines.readers import reader_for
 from pipelines.transforms import ComputeClassStats, WriteWeightTable
 
 NUM_CASES = 216
@@ -159,13 +160,10 @@ def stats_config(case: Case, pattern: str) -> StatsConfig:
 
 def count_with_readers(config: StatsConfig) -> WeightTable:
     """The job's per-shard code and its last step, without a runner."""
-    plan = plan_inputs(config)
-    shards = list(plan.shards)
-    if config.format == "parquet":
-        shards = [s for shard in shards for s in ListParquetRowGroups().process(shard)]
+    plan = plan_inputs(config)  # Parquet row groups and CSV byte ranges are shards already
     reader = reader_for(plan.config)
     reader.setup()
-    counts = merge_counts(reader._counts(Shard(*s)) for s in shards)
+    counts = merge_counts(reader._counts(Shard(*s)) for s in plan.shards)
     return build_table(counts, plan.config, plan.inputs, plan.fingerprint)
 
 

@@ -18,12 +18,7 @@ from balance.table import WeightTable
 from pipelines._config import StatsConfig
 from pipelines.class_stats import run
 from pipelines.combiners import CountCombineFn
-from pipelines.readers import (
-    ListParquetRowGroups,
-    ReadCsvCounts,
-    ReadParquetCounts,
-    ReadTFRecordCounts,
-)
+from pipelines.readers import ReadCsvCounts, ReadParquetCounts, ReadTFRecordCounts
 from pipelines.transforms import ComputeClassStats
 
 N = 2000
@@ -131,7 +126,7 @@ def test_every_dofn_and_transform_pickles(tmp_path):
     path = write_parquet(tmp_path / "p.parquet", {"label": np.arange(10) % 3})
     config = StatsConfig(input=(path,), format="parquet")
     objects = [ReadTFRecordCounts(config), ReadCsvCounts(config), ReadParquetCounts(config),
-               ListParquetRowGroups(), CountCombineFn(True), ComputeClassStats(config)]
+               CountCombineFn(True), ComputeClassStats(config)]
     for obj in objects:
         for dumps, loads in ((pickle.dumps, pickle.loads), (pickler.dumps, pickler.loads)):
             clone = loads(dumps(obj))

@@ -1,0 +1,227 @@
+"""Writing the sample: one file per output shard, counted as it is written, then
+published with the table last.
+
+Files are written inside a hidden staging directory beside the output
+(``.NAME.incomplete-<id>``). Only when every shard is written, the source
+counts match the table and the sample's table is built does the staging
+directory become the output (one rename), and only then is ``table.json``
+written into it. A killed job leaves at most the staging directory; an output
+without ``table.json`` is incomplete by construction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+
+from balance import fileio
+from balance.errors import invalid
+from balance.table import WeightTable
+from pipelines._config import Shard
+from pipelines._plan import fingerprint
+from pipelines._sample_read import KeptBatch
+from pipelines._sampling import SampleSpec
+from pipelines._shard import ShardCounter
+from pipelines._table import build_table
+from pipelines.combiners import ClassCounts
+
+EXTENSIONS = {"tfrecord": ".tfrecord", "parquet": ".parquet", "csv": ".csv"}
+TABLE_NAME = "table.json"
+SOURCE_TABLE_NAME = "source_table.json"
+
+
+# ------------------------------------------------------------ file system
+def _gfile():
+    import tensorflow as tf  # noqa: PLC0415 (remote paths only)
+
+    return tf.io.gfile
+
+
+def makedirs(path: str) -> None:
+    _gfile().makedirs(path) if fileio.is_remote(path) else os.makedirs(path, exist_ok=True)
+
+
+def rename(src: str, dst: str) -> None:
+    _gfile().rename(src, dst) if fileio.is_remote(src) else os.rename(src, dst)
+
+
+def rmtree(path: str) -> None:
+    if fileio.is_remote(path):
+        if _gfile().exists(path):
+            _gfile().rmtree(path)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def staging_dir(output: str) -> str:
+    """A hidden sibling of ``output`` that does not look like it."""
+    parent, name = output.rstrip("/").rsplit("/", 1) if "/" in output.rstrip("/") else (".", output)
+    return f"{parent}/.{name}.incomplete-{uuid.uuid4().hex[:12]}"
+
+
+def is_nonempty_dir(path: str) -> bool:
+    return fileio.exists(path) and (not fileio.isdir(path) or bool(fileio.listdir(path)))
+
+
+def _open_arrow(path: str):
+    import pyarrow as pa
+
+    if fileio.is_remote(path):
+        return pa.PythonFile(_gfile().GFile(path, "wb"), mode="w")
+    return pa.OSFile(path, "wb")
+
+
+# ---------------------------------------------------------------- writing
+class WriteShard(beam.DoFn):
+    """Writes the kept batches of one output shard and emits their exact counts."""
+
+    def __init__(self, spec: SampleSpec, staging: str) -> None:
+        self._spec = spec
+        self._staging = staging
+
+    def process(self, element: tuple[int, Iterable[KeptBatch]]) -> Iterator[ClassCounts]:
+        bucket, batches = element
+        fmt = self._spec.config.format
+        path = f"{self._staging}/part-{bucket:05d}{EXTENSIONS[fmt]}"
+        counter = ShardCounter(self._spec.config, path)
+        partial = f"{path}.partial"  # a retried bundle overwrites it; the rename is the commit
+        write = {"tfrecord": self._tfrecord, "parquet": self._parquet, "csv": self._csv}[fmt]
+        write(partial, batches, counter)
+        rename(partial, path)
+        yield counter.finish()
+
+    @staticmethod
+    def _count(counter: ShardCounter, batch: KeptBatch) -> None:
+        counter.add(batch.values, batch.lengths, batch.weights)
+
+    def _tfrecord(self, path: str, batches: Iterable[KeptBatch], counter: ShardCounter) -> None:
+        import tensorflow as tf
+
+        with tf.io.TFRecordWriter(path) as writer:
+            for batch in batches:
+                for record in batch.payload:
+                    writer.write(record)
+                self._count(counter, batch)
+
+    def _parquet(self, path: str, batches: Iterable[KeptBatch], counter: ShardCounter) -> None:
+        import pyarrow.parquet as pq
+
+        writer = None
+        with _open_arrow(path) as sink:
+            for batch in batches:
+                if writer is None:
+                    writer = pq.ParquetWriter(sink, batch.payload.schema)
+                writer.write_table(batch.payload)
+                self._count(counter, batch)
+            if writer is not None:
+                writer.close()
+
+    def _csv(self, path: str, batches: Iterable[KeptBatch], counter: ShardCounter) -> None:
+        import pyarrow.csv as pa_csv
+
+        options = pa_csv.WriteOptions(delimiter=self._spec.config.csv_delimiter, quoting_style="needed")
+        writer = None
+        with _open_arrow(path) as sink:
+            for batch in batches:
+                if writer is None:
+                    writer = pa_csv.CSVWriter(sink, batch.payload.schema, write_options=options)
+                writer.write_table(batch.payload)
+                self._count(counter, batch)
+            if writer is not None:
+                writer.close()
+
+
+# ------------------------------------------------------------- publishing
+@dataclasses.dataclass(frozen=True)
+class Publisher:
+    """The job's last step: check, build the sample's table, publish. Picklable.
+
+    Attributes:
+      spec: the sampling spec.
+      source: the source table the keep rates came from.
+      staging: the staging directory the shards were written to.
+      output: the final directory.
+      overwrite: replace an existing output.
+      target: how the keep rates were chosen, for the provenance.
+    """
+
+    spec: SampleSpec
+    source: WeightTable
+    staging: str
+    output: str
+    overwrite: bool
+    target: dict[str, Any]
+
+    def __call__(self, written: ClassCounts, source_counts: ClassCounts) -> WeightTable:
+        config, output = self.spec.config, self.output.rstrip("/")
+        read = build_table(source_counts, config, [], "")
+        self._check_source(read)
+        names = sorted(n for n in fileio.listdir(self.staging) if n.startswith("part-") and not n.endswith(".partial"))
+        ext = EXTENSIONS[config.format]
+        final = [f"part-{i:05d}-of-{len(names):05d}{ext}" for i in range(len(names))]
+        for old, new in zip(names, final, strict=True):
+            rename(f"{self.staging}/{old}", f"{self.staging}/{new}")
+        paths = [f"{output}/{n}" for n in final]
+        sizes = [fileio.size(f"{self.staging}/{n}") for n in final]
+        table = build_table(dataclasses.replace(written, shards=len(final)),
+                            config, paths, fingerprint([Shard(p) for p in paths], sizes))
+        table = dataclasses.replace(table, provenance={**table.provenance, "sample": self._provenance()})
+        self._publish(output)
+        table.save(f"{output}/{TABLE_NAME}")  # last: its presence marks a complete sample
+        return table
+
+    def _check_source(self, read: WeightTable) -> None:
+        """The table must describe this input: the pass counted it again, exactly."""
+        mine, theirs = read.counts, self.source.counts
+        same = np.array_equal(mine, theirs) if not self.spec.config.weighted else np.allclose(mine, theirs, rtol=1e-9)
+        if not same or read.class_names != self.source.class_names:
+            diff = np.flatnonzero(~np.isclose(mine, theirs, rtol=1e-9))
+            detail = (f"class {diff[0]}: table {theirs[diff[0]]:g}, input {mine[diff[0]]:g}" if diff.size
+                      else "class names differ")
+            raise invalid("table", "the counts of this input (the stats job's table for the same files)",
+                          self.source.provenance.get("inputs"),
+                          hint=f"The input holds other counts ({detail}); nothing was published. "
+                          "Omit --table to count the input first")
+
+    def _provenance(self) -> dict[str, Any]:
+        source = self.source
+        return {
+            "seed": self.spec.seed,
+            "target": self.target,
+            "keep_rates": list(self.spec.keep),
+            "negative_keep_rate": self.spec.negative_keep if source.task == "multilabel" else None,
+            "weight_feature": self.spec.weight_feature,
+            "decision": "keyed 64-bit hash of the record < keep rate; multi-label records take the largest "
+                        "rate among their positive labels",
+            "source": {
+                "fingerprint": source.provenance.get("fingerprint"),
+                "inputs": source.provenance.get("inputs"),
+                "counts": source.counts.tolist(),
+                "num_examples": source.num_examples,
+            },
+        }
+
+    def _publish(self, output: str) -> None:
+        if fileio.exists(output):
+            if not self.overwrite and is_nonempty_dir(output):
+                raise invalid("output", "an empty or new directory (or pass --overwrite)", output)
+            old = staging_dir(output).replace(".incomplete-", ".replaced-")
+            rename(output, old)
+            rename(self.staging, output)
+            rmtree(old)
+        else:
+            parent = output.rsplit("/", 1)[0] if "/" in output else "."
+            makedirs(parent)
+            rename(self.staging, output)
+
+
+def publish(written: ClassCounts, source_counts: ClassCounts, publisher: Publisher) -> WeightTable:
+    """``beam.Map`` entry point of ``Publisher``."""
+    return publisher(written, source_counts)

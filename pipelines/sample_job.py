@@ -1,0 +1,293 @@
+"""Beam job: write a down-sampled copy of a dataset, with an exact table of the sample.
+
+Usage::
+
+  rebalance sample --input 'data/train-*.tfrecord' --label label --table table.json \\
+      --output sample/ --max_ratio 10 --seed 0 [--weight_feature w] [Beam flags ...]
+
+Down-sampling only: each class keeps ``min(1, ...)`` of its records, so no
+class is ever oversampled (the tf.data layer's ``resample`` and ``both`` do
+that at read time). ``--max_ratio R`` caps every class at R times the rarest
+class; ``--target uniform|sqrt|FILE.json`` keeps ``scale * target_c / share_c``
+with the largest scale that needs no oversampling. Whether a record is kept
+depends only on ``--seed`` and the record's bytes. The output has the input's
+format, then ``DIR/table.json`` (written last) counts what was written and
+records the keep rates and the source table. Map a model trained on the
+sample back to the source prior with
+``losses.shift_logits(logits, table, table.source_counts())``. See docs/sampling.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.runner import PipelineState
+
+from balance import fileio
+from balance.errors import invalid
+from balance.table import WeightTable
+from pipelines._config import StatsConfig
+from pipelines._plan import plan_inputs
+from pipelines._sample_read import METRICS_NAMESPACE, SOURCE, sampler_for
+from pipelines._sample_write import (
+    SOURCE_TABLE_NAME,
+    TABLE_NAME,
+    Publisher,
+    WriteShard,
+    is_nonempty_dir,
+    makedirs,
+    publish,
+    rmtree,
+    staging_dir,
+)
+from pipelines._sampling import (
+    SampleSpec,
+    check_max_ratio,
+    default_num_shards,
+    keep_rates,
+    load_target,
+    negative_keep,
+)
+from pipelines.class_stats import _auto_read_threads, _local_runner, config_from_args, job_error
+from pipelines.class_stats import build_parser as stats_parser
+from pipelines.combiners import CountCombineFn
+from pipelines.transforms import ComputeClassStats, WriteWeightTable
+
+_LOG = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The stats job's input and label flags, plus the sampling flags."""
+    parser = argparse.ArgumentParser(
+        prog="rebalance sample", description=__doc__.split("\n\n")[0] + ". Down-sampling only: every class "
+        "keeps min(1, ...) of its records; oversample at read time with balance.rebalance.",
+        conflict_handler="resolve")
+    stats_parser(parser)
+    add = parser.add_argument
+    add("--output", required=True, help="Directory of the sample (local or gs://); must be new or empty.")
+    how = parser.add_mutually_exclusive_group(required=True)
+    how.add_argument("--max_ratio", type=float,
+                     help="Cap every class at R x the rarest class's count (R >= 1; 1 balances the classes).")
+    how.add_argument("--target", help="uniform, sqrt, or a JSON file of shares (a list of K numbers or "
+                     "{class: share}); each class keeps min(1, scale * target_c / share_c), the largest "
+                     "scale needing no oversampling (the class furthest below its target is kept whole).")
+    add("--seed", type=int, default=0, help="Key of the record hash that decides what is kept (default 0).")
+    add("--weight_feature", help="Also write 1 / keep_c into each kept record under this feature/column, so that "
+        "training on the sample with these weights is unbiased for the source distribution.")
+    add("--table", help="The source table (from rebalance stats on the same input). Without it the stats job "
+        "runs first (one more pass) and its table is kept as DIR/source_table.json.")
+    add("--num_shards", type=int, help="Output shards (default: about 256 MiB each).")
+    add("--overwrite", action="store_true", help="Replace a non-empty --output.")
+    return parser
+
+
+def _check_flags(args: argparse.Namespace, config: StatsConfig) -> None:
+    if config.format == "tfds":
+        raise invalid("format", "tfrecord, csv or parquet (rebalance sample rewrites files)", "tfds",
+                      hint=_tfds_hint(config))
+    for flag, value in (("scheme", args.scheme), ("ignore_value", args.ignore_value)):
+        if value is not None:
+            raise invalid(flag, "not set for rebalance sample", value,
+                          hint="It is a stats job option; the sample's table stores counts only")
+    if config.form == "dense":
+        raise invalid("label_form", "sparse, id_lists or multi_hot (one decision per record)", "dense",
+                      hint="Dense labels (tokens, pixels) have no single class per record")
+    if args.num_shards is not None and args.num_shards < 1:
+        raise invalid("num_shards", "a positive int", args.num_shards)
+    if args.weight_feature is not None and args.weight_feature in ("", config.label, config.weight):
+        raise invalid("weight_feature", "a new feature name (not the label or --weight)", args.weight_feature)
+    if args.max_ratio is not None:
+        check_max_ratio(args.max_ratio)
+    if is_nonempty_dir(args.output) and not args.overwrite:
+        raise invalid("output", "a new or empty directory", args.output,
+                      hint="Pass --overwrite to replace it")
+
+
+def _tfds_hint(config: StatsConfig) -> str:
+    pattern = "<data_dir>/<name>/<version>/<name>-<split>.tfrecord-*"
+    try:
+        import tensorflow_datasets as tfds  # noqa: PLC0415
+
+        builder = tfds.builder(config.tfds_name, data_dir=config.tfds_data_dir)
+        pattern = f"{builder.data_dir}/{builder.name}-{config.tfds_split}.tfrecord-*"
+    except Exception:  # noqa: BLE001, S110 (only the hint's pattern depends on it)
+        pass
+    return (f"A prepared TFDS dataset is TFRecord files of tf.train.Example: pass --format tfrecord "
+            f"--input '{pattern}' (and --label with the feature's key)")
+
+
+def _check_table(table: WeightTable, config: StatsConfig) -> StatsConfig:
+    """The table must be for this task, label and classes; returns the config completed from it."""
+    if table.task != config.task:
+        raise invalid("table", f"a table for task={config.task!r}", table.task, hint="Pass --task or another table")
+    if table.label_key not in (None, config.label):
+        raise invalid("table", f"a table of label {config.label!r}", table.label_key,
+                      hint="Pass the --label the table was counted from")
+    if config.num_classes not in (None, table.num_classes):
+        raise invalid("table", f"a table of {config.num_classes} classes (--num_classes)", table.num_classes)
+    if config.class_names is not None and tuple(config.class_names) != table.class_names:
+        raise invalid("table", "the classes of --class_names", table.class_names)
+    if config.label_dtype not in ("auto", table.label_dtype):
+        raise invalid("table", f"a table of {config.label_dtype} labels", table.label_dtype)
+    names = table.class_names if table.label_dtype == "string" else config.class_names
+    return dataclasses.replace(config, num_classes=table.num_classes, class_names=names,
+                               label_dtype=table.label_dtype)
+
+
+def run(argv: Sequence[str] | None = None) -> WeightTable:
+    """Runs the job; returns the sample's table (``DIR/table.json``).
+
+    Raises:
+      ValueError: bad flags, a table that does not match the input, bad input.
+        Nothing is published then.
+    """
+    args, beam_args = build_parser().parse_known_args(argv)
+    options = PipelineOptions(beam_args)
+    config = config_from_args(args, read_threads=_auto_read_threads(options))
+    _check_flags(args, config)
+    plan = plan_inputs(config)
+    output = args.output.rstrip("/")
+    staging = staging_dir(output)
+    start = time.monotonic()
+    if args.table:  # every check on the table and the target comes before any data is read
+        source, counted = WeightTable.load(args.table), False
+        config, target, described = _resolve(args, config, source, plan)
+    try:
+        makedirs(staging)
+        if not args.table:
+            print(f"No --table given: counting {config.label!r} with the stats job first (one more pass); "
+                  f"the table is kept as {output}/{SOURCE_TABLE_NAME}, pass it as --table next time", flush=True)
+            source, counted = _count_source(config, options, f"{staging}/{SOURCE_TABLE_NAME}"), True
+            config, target, described = _resolve(args, config, source, plan)
+        keep = keep_rates(source, max_ratio=args.max_ratio, target=target)
+        kept_fraction = float(source.counts @ keep / source.counts.sum()) if source.task != "multilabel" else 1.0
+        size = sum(fileio.size(s.path) for s in plan.shards)
+        spec = SampleSpec(config, tuple(keep.tolist()), negative_keep(source, keep), args.seed, args.weight_feature,
+                          args.num_shards or default_num_shards(size, kept_fraction))
+        publisher = Publisher(spec, source, staging, output, args.overwrite, described)
+        result = _sample(spec, plan, source, staging, publisher, options)
+    except BaseException as err:
+        rmtree(staging)
+        raise job_error(err) from err
+    table = WeightTable.load(f"{output}/{TABLE_NAME}")
+    print(summary(table, source, _counters_of(result), time.monotonic() - start, output, counted))
+    return table
+
+
+def _resolve(args: argparse.Namespace, config: StatsConfig, source: WeightTable, plan):
+    """Checks the table against the flags; returns the completed config, the target and its description."""
+    config = _check_table(source, config)
+    if source.provenance.get("fingerprint") != plan.fingerprint:
+        _LOG.info("The table was counted from other files; this pass checks its counts against the input")
+    if args.target is None:
+        return config, None, {"max_ratio": args.max_ratio}
+    if args.target in ("uniform", "sqrt"):
+        keep_rates(source, target=args.target)  # refuses multilabel tables now
+        return config, args.target, {"target": args.target}
+    shares = load_target(args.target, source)
+    return config, shares, {"target": args.target, "shares": shares}
+
+
+def _count_source(config: StatsConfig, options: PipelineOptions, path: str) -> WeightTable:
+    pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
+    _ = pipeline | "ComputeClassStats" >> ComputeClassStats(config) | "WriteTable" >> WriteWeightTable(path)
+    _wait(pipeline.run())
+    return WeightTable.load(path)
+
+
+def _sample(spec: SampleSpec, plan, source: WeightTable, staging: str, publisher: Publisher, options):
+    config = spec.config
+    pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
+    shards = pipeline | "ListShards" >> beam.Create(plan.shards)  # Parquet row groups are planned already
+    names = source.class_names if source.label_dtype == "string" else None
+    read = shards | "Sample" >> beam.ParDo(sampler_for(spec, names)).with_outputs(SOURCE, main="kept")
+    source_counts = read[SOURCE] | "CountSource" >> beam.CombineGlobally(CountCombineFn(config.weighted))
+    _ = (
+        read.kept
+        | "GroupByShard" >> beam.GroupByKey()
+        | "WriteShards" >> beam.ParDo(WriteShard(spec, staging))
+        | "CountWritten" >> beam.CombineGlobally(CountCombineFn(config.weighted))
+        | "Publish" >> beam.Map(publish, beam.pvalue.AsSingleton(source_counts), publisher)
+    )
+    result = pipeline.run()
+    _wait(result)
+    return result
+
+
+def _wait(result) -> None:
+    state = result.wait_until_finish()
+    if state not in (PipelineState.DONE, None):
+        raise RuntimeError(f"The sampling job ended in state {state}")
+
+
+def _counters_of(result) -> dict[str, int]:
+    try:
+        found = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+    except Exception:  # noqa: BLE001 (some runners do not report metrics)
+        return {}
+    totals: dict[str, int] = {}
+    for counter in found.get("counters", []):
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + int(value or 0)
+    return totals
+
+
+def summary(table: WeightTable, source: WeightTable, counters: dict[str, int], seconds: float, output: str,
+            counted: bool) -> str:
+    """The end-of-job report: records kept, keep rates, imbalance before and after, time."""
+    keep = table.keep_rates()
+    whole = int((keep >= 1.0).sum())
+    lines = [
+        f"Wrote {output}/ ({table.provenance['inputs'].__len__()} shard(s)) and {output}/{TABLE_NAME}"
+        + (f" (source counts in {output}/{SOURCE_TABLE_NAME})" if counted else ""),
+        f"  kept: {table.num_examples:,.0f} of {source.num_examples:,.0f} examples "
+        f"({table.num_examples / source.num_examples:.4%}); records read: {counters.get('records', 'n/a')}",
+        f"  keep rates: min {keep.min():.4g} (class {int(keep.argmin())}), {whole} of {len(keep)} classes kept whole",
+        f"  imbalance ratio: {source.imbalance_ratio():.4g} -> {table.imbalance_ratio():.4g}",
+        f"  seed: {table.provenance['sample']['seed']}, target: {table.provenance['sample']['target']}",
+        "  back to the source prior: losses.shift_logits(logits, table, table.source_counts())",
+        f"  wall time: {seconds:.2f} s",
+    ]
+    far = _far_from_expected(table, source, keep)
+    if far:
+        lines.append(f"  warning: {far}")
+    return "\n".join(lines)
+
+
+def _far_from_expected(table: WeightTable, source: WeightTable, keep) -> str | None:
+    """Kept counts beyond 6 sd of ``n_c * keep_c`` mean many identical records (they share one decision)."""
+    if table.task == "multilabel" or len(source.counts) != len(table.counts):
+        return None
+    expected = source.counts * keep
+    sd = (expected * (1.0 - keep)) ** 0.5
+    far = [c for c in range(len(keep)) if abs(table.counts[c] - expected[c]) > 6 * sd[c] + 1]
+    if not far:
+        return None
+    c = far[0]
+    return (f"{len(far)} class(es) kept far from n_c * keep_c (class {c}: {table.counts[c]:,.0f} kept, "
+            f"{expected[c]:,.0f} expected). Identical records share one keep decision; give each record a "
+            "unique id to sample copies independently")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point: errors become one line on stderr and exit code 1."""
+    logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger("apache_beam.typehints.native_type_compatibility").setLevel(logging.WARNING)
+    try:
+        run(argv)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

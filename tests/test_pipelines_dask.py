@@ -1,0 +1,254 @@
+"""The job on Dask distributed (Beam's DaskRunner): the same tables as the
+DirectRunner, one task per shard spread over the workers, clear errors, no
+partial table when a worker dies.
+
+The tests share one 2-process ``LocalCluster`` on 127.0.0.1 (started once per
+module, because each worker imports TensorFlow); the worker-kill test starts
+its own, and one test lets the job start and stop a local cluster itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _pipelines_data import example, same_counts, write_csv, write_parquet, write_tfrecords
+
+from balance.table import WeightTable
+from pipelines._config import Shard, StatsConfig
+from pipelines._plan import plan_inputs
+from pipelines.class_stats import run
+from pipelines.readers import ReadCsvCounts
+
+distributed = pytest.importorskip("dask.distributed")
+
+N = 3000
+RNG = np.random.default_rng(11)
+P = 1.0 / np.arange(1, 13)
+LABELS = RNG.choice(12, size=N, p=P / P.sum())
+WEIGHTS = RNG.random(N).astype(np.float32).astype(np.float64)
+
+
+def _local_cluster() -> distributed.LocalCluster:
+    return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                    host="127.0.0.1", dashboard_address=None)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with _local_cluster() as local, distributed.Client(local) as client:
+        yield local.scheduler_address, client
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dask")
+    write_tfrecords(root / "tfrecord", [example(label=int(y), w=float(w)) for y, w in zip(LABELS, WEIGHTS,
+                                                                                          strict=True)],
+                    shards=6)
+    write_csv(root / "csv" / "all.csv", {"label": LABELS, "w": WEIGHTS, "text": ["a, \"b\""] * N})
+    for i in range(3):
+        part = slice(i * N // 3, (i + 1) * N // 3)
+        write_parquet(root / "parquet" / f"p{i}.parquet", {"label": LABELS[part], "w": WEIGHTS[part]},
+                      row_group_size=300)
+    return root
+
+
+def job(root, fmt: str, name: str, *flags: str) -> WeightTable:
+    output = root / f"{name}.json"
+    table = run(["--input", str(root / fmt / "*"), "--format", fmt, "--weight", "w",
+                 "--output", str(output), *flags])
+    assert WeightTable.load(str(output)).content_equal(table)
+    return table
+
+
+def on_dask(address: str) -> list[str]:
+    return ["--runner", "dask", "--dask_address", address]
+
+
+def read_tasks(stream) -> Counter:
+    """Workers of the tasks of the job's widest stage (its reads): one per shard."""
+    stages: dict[str, Counter] = {}
+    for task in stream.data:
+        key = task["key"] if isinstance(task["key"], str) else task["key"][0]
+        if "from_sequence" in key:
+            stages.setdefault(key, Counter())[task["worker"]] += 1
+    return max(stages.values(), key=lambda workers: sum(workers.values()))
+
+
+def test_tfrecord_one_task_per_shard_on_both_workers(data, cluster):
+    address, client = cluster
+    direct = job(data, "tfrecord", "tfrecord-direct")
+    ref = WeightTable.from_labels(LABELS, sample_weight=WEIGHTS)
+    np.testing.assert_allclose(direct.counts, ref.counts, rtol=1e-12)
+    with distributed.get_task_stream(client) as stream:
+        table = job(data, "tfrecord", "tfrecord-dask", *on_dask(address))
+    assert table.content_equal(direct)
+    workers = read_tasks(stream)
+    assert sum(workers.values()) == 6, workers  # Beam's default would put all 6 in one task
+    assert len(workers) == 2, workers
+
+
+def test_full_beam_runner_spelling(data, cluster):
+    table = job(data, "tfrecord", "tfrecord-beam-name",
+                "--runner=apache_beam.runners.dask.dask_runner.DaskRunner",
+                f"--dask_client_address={cluster[0]}")
+    assert table.content_equal(job(data, "tfrecord", "tfrecord-direct"))
+
+
+def test_one_csv_file_split_into_ranges(data, cluster):
+    address, client = cluster
+    size = os.path.getsize(data / "csv" / "all.csv")
+    split = str(size // 7 + 1)
+    config = StatsConfig(input=(str(data / "csv"),), format="csv", csv_split_bytes=int(split))
+    assert len(plan_inputs(config).shards) == 7
+    whole = job(data, "csv", "csv-whole", "--csv_split_bytes", "0")
+    assert job(data, "csv", "csv-direct-ranges", "--csv_split_bytes", split).content_equal(whole)
+    with distributed.get_task_stream(client) as stream:
+        table = job(data, "csv", "csv-dask", "--csv_split_bytes", split, *on_dask(address))
+    assert table.content_equal(whole)
+    assert sum(read_tasks(stream).values()) == 7
+
+
+def test_parquet_one_task_per_row_group(data, cluster):
+    address, client = cluster
+    direct = job(data, "parquet", "parquet-direct")
+    with distributed.get_task_stream(client) as stream:
+        table = job(data, "parquet", "parquet-dask", *on_dask(address))
+    assert table.content_equal(direct)
+    assert sum(read_tasks(stream).values()) == 3 * 4  # 1000 rows per file, 300 per row group
+
+
+def test_tfds_dataset(tmp_path, cluster):
+    import tensorflow_datasets as tfds
+    from test_pipelines_tfds import NAMES, TinyImbalanced
+
+    TinyImbalanced(data_dir=str(tmp_path)).download_and_prepare()
+    flags = ["--format", "tfds", "--tfds_name", "tiny_imbalanced", "--tfds_data_dir", str(tmp_path),
+             "--tfds_split", "train[:60%]"]
+    direct = run([*flags, "--output", str(tmp_path / "direct.json")])
+    table = run([*flags, "--output", str(tmp_path / "dask.json"), *on_dask(cluster[0])])
+    assert table.content_equal(direct)
+    assert table.class_names == tuple(NAMES) and table.num_examples == 72
+    labels = [int(x["label"]) for x in tfds.as_numpy(
+        tfds.builder("tiny_imbalanced", data_dir=str(tmp_path)).as_dataset(split="train[:60%]"))]
+    assert same_counts(table, WeightTable.from_labels(np.array(labels), num_classes=5, class_names=NAMES,
+                                                      label_key="label"))
+
+
+def test_missing_label_column_fails_as_on_direct_runner(data, cluster, tmp_path):
+    messages = []
+    for name, flags in (("direct", []), ("dask", on_dask(cluster[0]))):
+        output = tmp_path / f"{name}.json"
+        with pytest.raises(ValueError, match=r"argument `max_bad_fraction`.*bad_missing_label") as err:
+            run(["--input", str(data / "csv" / "*"), "--format", "csv", "--label", "y",
+                 "--output", str(output), *flags])
+        assert not output.exists()
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+
+
+def test_local_cluster_started_and_stopped_by_the_job(data):
+    import psutil
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    table = job(data, "parquet", "parquet-local", "--runner", "dask", "--dask_workers", "2")
+    assert table.content_equal(job(data, "parquet", "parquet-direct"))
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before and p.is_running()
+            and p.status() != psutil.STATUS_ZOMBIE]
+    assert not left, f"worker processes left running: {left}"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--dask_workers", "2"], r"argument `dask_workers`. Expected no value unless --runner dask"),
+    (["--runner", "dask", "--dask_address", "tcp://127.0.0.1:1", "--dask_workers", "2"],
+     r"argument `dask_workers`. Expected no value with --dask_address"),
+    (["--runner", "dask", "--dask_address", "tcp://127.0.0.1:1", "--dask_client_address=tcp://127.0.0.1:2"],
+     r"argument `dask_address`. Expected the same address as --dask_client_address"),
+    (["--runner", "dask", "--dask_workers", "0"], r"argument `dask_workers`. Expected a positive int"),
+])
+def test_dask_flags_are_checked(data, tmp_path, flags, message):
+    with pytest.raises(ValueError, match=message):
+        run(["--input", str(data / "parquet" / "*"), "--format", "parquet",
+             "--output", str(tmp_path / "t.json"), *flags])
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_worker_killed_mid_job_recovers_with_the_exact_table(data, tmp_path):
+    # Parquet, so that the restarted worker does not import TensorFlow again; a worker's
+    # first task takes seconds (it imports Beam), so the kill lands while it runs.
+    direct = job(data, "parquet", "parquet-direct")
+    output = tmp_path / "killed.json"
+    outcome: dict = {}
+
+    def submit(address):
+        try:
+            outcome["table"] = run(["--input", str(data / "parquet" / "*"), "--format", "parquet",
+                                    "--weight", "w", "--output", str(output), *on_dask(address)])
+        except Exception as err:  # noqa: BLE001 (a clear failure is acceptable, checked below)
+            outcome["error"] = err
+
+    with _local_cluster() as local, distributed.Client(local) as client:
+        pids = client.run(os.getpid)
+        thread = threading.Thread(target=submit, args=(local.scheduler_address,))
+        thread.start()
+        victim, deadline = None, time.monotonic() + 120
+        while victim is None and thread.is_alive() and time.monotonic() < deadline:
+            busy = [w for w, keys in client.processing().items() if keys]
+            victim = busy[0] if busy else None
+            time.sleep(0.01)
+        assert victim is not None, "no task was seen running"
+        os.kill(pids[victim], signal.SIGKILL)
+        thread.join(timeout=300)
+        assert not thread.is_alive()
+    if "error" in outcome:  # allowed, if clear, and then nothing is written
+        assert "KilledWorker" in type(outcome["error"]).__name__ or "worker" in str(outcome["error"]).lower()
+        assert not output.exists()
+    else:
+        assert outcome["table"].content_equal(direct)
+        assert WeightTable.load(str(output)).content_equal(direct)
+
+
+# ------------------------------------------------ CSV byte ranges (any runner)
+def _range_counts(path: Path, split: int) -> tuple[list, int]:
+    config = StatsConfig(input=(str(path),), format="csv", csv_split_bytes=split)
+    reader = ReadCsvCounts(config)
+    reader.setup()
+    shards = plan_inputs(config).shards
+    parts = [reader.count(Shard(*s)).finish() for s in shards]
+    ids = sum((np.pad(p.ids, (0, 12 - len(p.ids))) for p in parts), np.zeros(12, dtype=np.int64))
+    assert sum(p.records for p in parts) == sum(p.examples for p in parts)  # no bad or lost rows
+    return ids.tolist(), len(shards)
+
+
+@pytest.mark.parametrize("newline, trailing", [("\n", True), ("\r\n", True), ("\n", False)])
+def test_csv_ranges_cover_every_line_once(tmp_path, newline, trailing):
+    labels = LABELS[:60]
+    lines = ["label,note", *[f"{y},{'x' * (i % 7)}" for i, y in enumerate(labels)]]
+    path = tmp_path / "t.csv"
+    path.write_bytes((newline.join(lines) + (newline if trailing else "")).encode())
+    expected = np.bincount(labels, minlength=12).tolist()
+    size = path.stat().st_size
+    for split in (0, 1, 2, 3, 5, 8, 13, 64, size // 2, size - 1):  # ranges inside lines, at newlines, ...
+        ids, shards = _range_counts(path, split)
+        assert ids == expected, (split, shards)
+        assert shards == (1 if split in (0,) else -(-size // split))
+
+
+def test_csv_quoted_newline_is_refused_when_split_and_read_whole_otherwise(tmp_path):
+    labels = LABELS[:400]
+    path = write_csv(tmp_path / "q.csv", {"label": labels, "note": [f"line\n{i}" if i == 250 else "ok"
+                                                                   for i in range(400)]})
+    assert '"line\n250"' in Path(path).read_text()
+    with pytest.raises(ValueError, match=r"argument `csv_split_bytes`. Expected CSV files without newlines "
+                       r"inside quoted values.*Received: csv_split_bytes=\"a quoted newline in .*q.csv"
+                       r".*--csv_split_bytes 0"):
+        _range_counts(Path(path), 500)
+    ids, shards = _range_counts(Path(path), 0)
+    assert shards == 1 and ids == np.bincount(labels, minlength=12).tolist()

@@ -206,7 +206,8 @@ def _count_source(config: StatsConfig, options: PipelineOptions, path: str) -> W
 def _sample(spec: SampleSpec, plan, source: WeightTable, staging: str, publisher: Publisher, options):
     config = spec.config
     pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
-    shards = pipeline | "ListShards" >> beam.Create(plan.shards)  # Parquet row groups are planned already
+    # The plan already holds one shard per file, Parquet row group or CSV byte range.
+    shards = pipeline | "ListShards" >> beam.Create(plan.shards) | "SpreadShards" >> beam.Reshuffle()
     names = source.class_names if source.label_dtype == "string" else None
     read = shards | "Sample" >> beam.ParDo(sampler_for(spec, names)).with_outputs(SOURCE, main="kept")
     source_counts = read[SOURCE] | "CountSource" >> beam.CombineGlobally(CountCombineFn(config.weighted))

@@ -28,7 +28,7 @@ def feature(values: Any) -> tf.train.Feature:
 def example(**features: Any) -> bytes:
     """A serialized ``tf.train.Example``; a None value leaves the feature out."""
     return tf.train.Example(features=tf.train.Features(feature={
-        k: feature(v) for k, v in features.items() if v is not None})).SerializeToString()
+        k: feature(v) for k, v in features.items() if v is not None})).SerializeToString(deterministic=True)
 
 
 def write_tfrecords(

@@ -89,10 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_flags(args: argparse.Namespace, config: StatsConfig) -> None:
-    if config.format == "tfds":
+def _refuse_tfds(args: argparse.Namespace) -> None:
+    if args.format == "tfds":  # before the config, whose own checks would say less
         raise invalid("format", "tfrecord, csv or parquet (rebalance sample rewrites files)", "tfds",
-                      hint=_tfds_hint(config))
+                      hint=_tfds_hint(args))
+
+
+def _check_flags(args: argparse.Namespace, config: StatsConfig) -> None:
     for flag, value in (("scheme", args.scheme), ("ignore_value", args.ignore_value)):
         if value is not None:
             raise invalid(flag, "not set for rebalance sample", value,
@@ -111,7 +114,7 @@ def _check_flags(args: argparse.Namespace, config: StatsConfig) -> None:
                       hint="Pass --overwrite to replace it")
 
 
-def _tfds_hint(config: StatsConfig) -> str:
+def _tfds_hint(config: argparse.Namespace) -> str:
     pattern = "<data_dir>/<name>/<version>/<name>-<split>.tfrecord-*"
     try:
         import tensorflow_datasets as tfds  # noqa: PLC0415
@@ -151,6 +154,7 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     """
     args, beam_args = build_parser().parse_known_args(argv)
     options = PipelineOptions(beam_args)
+    _refuse_tfds(args)
     config = config_from_args(args, read_threads=_auto_read_threads(options))
     _check_flags(args, config)
     plan = plan_inputs(config)

@@ -3,14 +3,16 @@
 Imports neither Apache Beam nor the other tf-rebalance packages.
 """
 
+from balance import errors
 from balance._version import __version__
-from balance.counting import count_labels
 from balance.keras_interop import to_keras_class_weight
-from balance.merging import merge_tables
 from balance.recall_report import per_class_recall, plot_recall_by_frequency
 from balance.schemes import NORMALIZATIONS, SCHEMES, ZERO_COUNT_POLICIES, compute_weights
 from balance.table import FORMAT_VERSION, TASKS, WeightTable
 from balance.targets import SamplingPlan, expected_epoch_size, resolve_target, sampling_plan
+
+count_labels = WeightTable.from_labels  # the same function under its older name
+merge_tables = WeightTable.merge  # the merge of disjoint parts, see balance.merging
 
 # The tf.data layer imports TensorFlow; load it on first use so that
 # `import balance` stays light (module __getattr__, PEP 562).
@@ -45,6 +47,7 @@ __all__ = [
     "attach_sample_weights",
     "check_model_outputs",
     "compute_weights",
+    "errors",
     "count_labels",
     "expected_epoch_size",
     "merge_tables",

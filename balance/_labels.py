@@ -14,7 +14,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from balance._errors import invalid, invalid_choice, short_repr
+from balance.errors import invalid, invalid_choice, short_repr
 from balance.table import WeightTable
 
 LABEL_FORMS = ("auto", "sparse", "dense", "one_hot", "multi_hot")

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from balance import schemes as schemes_lib
-from balance._errors import invalid, invalid_choice, short_repr
 from balance._version import __version__
+from balance.errors import InvalidArgumentError, invalid, invalid_choice, short_repr
+from balance.vocabulary import LABEL_DTYPES, TASKS
 
 
 def finite_number(name: str, value: Any) -> float:
@@ -111,7 +112,7 @@ def pos_over_neg(
     if np.any(empty) and zero_count == "error":
         idx = np.flatnonzero(empty)
         named = [f"{i} ({names[i]!r})" if names else str(i) for i in idx[:10]]
-        raise ValueError(
+        raise InvalidArgumentError(
             "Invalid value for argument `zero_count`. pos_weight is undefined for labels with "
             f"no positives: {', '.join(named)}. Received: zero_count='error'. Pass "
             "zero_count='zero' or zero_count='max'."
@@ -156,3 +157,113 @@ def make_provenance(inputs: Sequence[str], fingerprint: str) -> dict[str, Any]:
         "tool_version": __version__,
         "fingerprint": fingerprint,
     }
+
+
+def counts_arguments(
+    counts: Any, task: str, num_classes: int | None, class_names: Any, num_examples: float | None,
+    num_elements: float | None, label_dtype: str | None,
+) -> tuple[np.ndarray, Any, str, float]:
+    """``WeightTable.from_counts``'s arguments -> (counts vector, class names, label dtype, num_examples)."""
+    if isinstance(class_names, (str, bytes)):
+        raise invalid("class_names", "a list of names, one per class", class_names)
+    vector = counts
+    if isinstance(counts, Mapping):
+        vector, class_names, keyed_by_name = counts_from_mapping(counts, num_classes, class_names)
+        if keyed_by_name and label_dtype is None:
+            label_dtype = "string"
+    try:
+        vector = np.asarray(vector, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise invalid("counts", "a sequence of numbers or a dict", short_repr(counts)) from None
+    if task == "multilabel" and num_examples is None:
+        raise invalid("num_examples", "the number of examples for task='multilabel' (counts are positives per label)",
+                      None)
+    if num_examples is None:
+        if num_elements is not None:
+            raise invalid("num_examples", "the number of examples when num_elements is set", None)
+        num_examples = float(vector.sum())
+    return vector, class_names, label_dtype or "int", num_examples
+
+
+def checked_fields(table: Any) -> dict[str, Any]:
+    """Validates a ``WeightTable``'s fields; returns the normalised values to store."""
+    fields: dict[str, Any] = {}
+    if table.task not in TASKS:
+        raise invalid_choice("task", TASKS, table.task)
+    if table.label_dtype not in LABEL_DTYPES:
+        raise invalid_choice("label_dtype", LABEL_DTYPES, table.label_dtype)
+    try:
+        counts = np.asarray(table.counts, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise invalid("counts", "a sequence of numbers", table.counts) from None
+    if counts.ndim != 1 or counts.size == 0:
+        raise invalid("counts", "a non-empty 1-D sequence of numbers", table.counts)
+    bad = np.flatnonzero(~np.isfinite(counts) | (counts < 0))
+    if bad.size:
+        raise invalid(
+            "counts",
+            "finite counts >= 0",
+            f"{counts[bad[0]]} at class {bad[0]}",
+            hint=f"{bad.size} bad count(s)",
+        )
+    fields["counts"] = _frozen_array(counts, np.float64)
+    num_classes = counts.size if table.num_classes is None else table.num_classes
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise invalid("num_classes", "a positive int", table.num_classes)
+    if num_classes != counts.size:
+        raise invalid(
+            "counts", f"one count per class (num_classes={num_classes})", f"{counts.size} counts"
+        )
+    fields["num_classes"] = int(num_classes)
+    if table.task == "binary" and num_classes != 2:
+        raise invalid(
+            "num_classes",
+            "2 for task='binary' (counts are [negatives, positives])",
+            num_classes,
+            hint="Use task='multilabel' for several independent binary labels",
+        )
+    if table.class_names is not None:
+        fields["class_names"] = check_class_names(table.class_names, num_classes)
+    if table.label_key is not None and not isinstance(table.label_key, str):
+        raise invalid("label_key", "a feature key or column name (str) or None", table.label_key)
+    num_examples = finite_number("num_examples", table.num_examples)
+    if num_examples <= 0:
+        raise invalid("num_examples", "a positive number", table.num_examples)
+    fields["num_examples"] = num_examples
+    total = float(counts.sum())
+    tolerance = 1e-9 * max(1.0, total)
+    if table.task == "multilabel":
+        over = np.flatnonzero(counts > num_examples + tolerance)
+        if over.size:
+            raise invalid(
+                "counts",
+                f"positives <= num_examples ({num_examples:g}) for every label",
+                f"{counts[over[0]]:g} positives for label {over[0]}",
+            )
+        if table.num_elements is not None:
+            raise invalid("num_elements", "None for task='multilabel'", table.num_elements)
+    elif table.num_elements is None:
+        if abs(total - num_examples) > tolerance:
+            raise invalid(
+                "num_examples",
+                f"the sum of counts ({total:g}) for one label per example",
+                num_examples,
+                hint="For dense labels (tokens, pixels) set num_elements",
+            )
+    else:
+        num_elements = finite_number("num_elements", table.num_elements)
+        if abs(total - num_elements) > tolerance:
+            raise invalid("num_elements", f"the sum of counts ({total:g})", num_elements)
+        fields["num_elements"] = num_elements
+    if not isinstance(table.provenance, Mapping):
+        raise invalid("provenance", "a mapping", table.provenance)
+    fields["provenance"] = dict(table.provenance)
+    if table.precomputed is not None:
+        fields["precomputed"] = check_precomputed(table.precomputed, num_classes)
+    return fields
+
+
+def _frozen_array(values: Any, dtype: Any) -> np.ndarray:
+    array = np.array(values, dtype=dtype, copy=True)
+    array.setflags(write=False)
+    return array

@@ -24,8 +24,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from balance._errors import invalid, invalid_choice
 from balance._labels import Label, Labels, OnUnknown
+from balance.errors import invalid, invalid_choice
 from balance.multi_output import is_multi_output, rebalance_outputs
 from balance.resampling import DEFAULT_MIXING_WINDOW, SamplerOptions, build_stream, factor_fn
 from balance.sample_weights import finisher, weight_fn

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from balance._errors import invalid, short_repr
+from balance.errors import invalid, short_repr
 
 
 def to_keras_class_weight(class_weight: Any, *, num_classes: int | None = None) -> dict[int, float]:

@@ -32,16 +32,20 @@ from typing import Any
 
 import numpy as np
 
-from balance._errors import invalid, short_repr
 from balance._table_fields import make_provenance
-from balance.table import WeightTable
+from balance.errors import invalid, short_repr
 
 
-def merge_tables(*tables: WeightTable, class_names: Sequence[str] | None = None) -> WeightTable:
+def merge_parts(cls: type, tables: Sequence[Any], class_names: Sequence[str] | None = None) -> Any:
     """The table of the union of disjoint datasets, from the tables of the parts.
 
+    ``WeightTable.merge`` (also ``balance.merge_tables``) calls this with
+    ``cls=WeightTable``; taking the class as an argument keeps this module
+    from importing ``balance.table``, which imports it.
+
     Args:
-      *tables: one or more ``WeightTable``s of disjoint parts of one dataset.
+      cls: the table class (``WeightTable``).
+      tables: one or more ``WeightTable``s of disjoint parts of one dataset.
       class_names: the class order of the merged table, for string labels
         (must cover every name the parts have); default as the module
         docstring says.
@@ -59,7 +63,7 @@ def merge_tables(*tables: WeightTable, class_names: Sequence[str] | None = None)
     Example:
       >>> month = WeightTable.merge(WeightTable.load("month.json"), WeightTable.load("today.json"))
     """
-    parts = _check_parts(tables)
+    parts = _check_parts(tables, cls)
     first = parts[0]
     if first.label_dtype == "string":
         names, vectors = _united_vocabulary(parts, class_names)
@@ -72,7 +76,7 @@ def merge_tables(*tables: WeightTable, class_names: Sequence[str] | None = None)
         names, vectors = _aligned_ids(parts)
     counts = np.sum(vectors, axis=0)
     dense = first.num_elements is not None
-    merged = WeightTable(
+    merged = cls(
         task=first.task,
         counts=counts,
         num_examples=float(sum(p.num_examples for p in parts)),
@@ -85,11 +89,11 @@ def merge_tables(*tables: WeightTable, class_names: Sequence[str] | None = None)
     return _with_common_precomputed(merged, parts)
 
 
-def _check_parts(tables: Sequence[Any]) -> list[WeightTable]:
+def _check_parts(tables: Sequence[Any], cls: type) -> list[Any]:
     if not tables:
         raise invalid("tables", "at least one WeightTable", "none")
     for i, table in enumerate(tables):
-        if not isinstance(table, WeightTable):
+        if not isinstance(table, cls):
             raise invalid(f"tables[{i}]", "a balance.WeightTable", type(table).__name__)
         if "estimated" in table.provenance:
             raise invalid(
@@ -117,7 +121,7 @@ def _check_parts(tables: Sequence[Any]) -> list[WeightTable]:
 
 
 def _united_vocabulary(
-    parts: Sequence[WeightTable], class_names: Sequence[str] | None
+    parts: Sequence[Any], class_names: Sequence[str] | None
 ) -> tuple[list[str], list[np.ndarray]]:
     for i, part in enumerate(parts):
         if part.class_names is None:
@@ -151,7 +155,7 @@ def _united_vocabulary(
     return names, vectors
 
 
-def _aligned_ids(parts: Sequence[WeightTable]) -> tuple[list[str] | None, list[np.ndarray]]:
+def _aligned_ids(parts: Sequence[Any]) -> tuple[list[str] | None, list[np.ndarray]]:
     named = [p for p in parts if p.class_names is not None]
     if named:
         for i, part in enumerate(parts):
@@ -166,7 +170,7 @@ def _aligned_ids(parts: Sequence[WeightTable]) -> tuple[list[str] | None, list[n
     return None, [np.concatenate([p.counts, np.zeros(size - p.num_classes)]) for p in parts]
 
 
-def _provenance(parts: Sequence[WeightTable]) -> dict[str, Any]:
+def _provenance(parts: Sequence[Any]) -> dict[str, Any]:
     inputs: list[str] = []
     for part in parts:
         inputs.extend(i for i in part.provenance.get("inputs", []) if i not in inputs)
@@ -185,9 +189,9 @@ def _provenance(parts: Sequence[WeightTable]) -> dict[str, Any]:
     return provenance
 
 
-def _with_common_precomputed(merged: WeightTable, parts: Sequence[WeightTable]) -> WeightTable:
+def _with_common_precomputed(merged: Any, parts: Sequence[Any]) -> Any:
     settings = [(p.precomputed or {}).get("scheme") for p in parts]
     options = [(p.precomputed or {}).get("options") for p in parts]
     if settings[0] is None or any(s != settings[0] for s in settings) or any(o != options[0] for o in options):
         return merged
-    return merged.with_precomputed(settings[0], **options[0])
+    return merged.with_precomputed(settings[0], scheme_params=options[0])

@@ -33,8 +33,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from balance._errors import invalid, short_repr
 from balance._labels import Labels, OnUnknown
+from balance.errors import invalid, short_repr
 from balance.resampling import SamplerOptions, build_stream, factor_fn
 from balance.sample_weights import weight_fn
 from balance.table import WeightTable

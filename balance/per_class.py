@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from balance._errors import invalid
+from balance.errors import invalid
 from balance.table import WeightTable
 from balance.targets import Target, resolve_target
 

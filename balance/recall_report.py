@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from balance._errors import invalid
+from balance.errors import invalid
 from balance.report import pyplot, save_png
 from balance.table import WeightTable
 

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from balance import fileio
-from balance._errors import invalid
+from balance.errors import invalid
+from balance.schemes import check_scheme_params
 from balance.table import WeightTable
 
 
-def format_table(table: WeightTable, scheme: str = "balanced", *, max_rows: int = 50, **options) -> str:
+def format_table(
+    table: WeightTable, scheme: str = "balanced", *, scheme_params: Mapping[str, Any] | None = None,
+    max_rows: int = 50,
+) -> str:
     """Renders class, name, count, share and weight, plus the summary lines.
 
     Classes are listed by id; beyond ``max_rows`` only the largest and
     smallest classes are shown. Weights follow ``table.class_weights(scheme,
-    **options)`` (``pos_weight`` per label for multilabel tables).
+    **scheme_params)`` (``pos_weight`` per label for multilabel tables, whose
+    only option is ``zero_count``).
     """
+    options = check_scheme_params(scheme_params)
     if table.task == "multilabel":
         weights, weight_title = table.pos_weight(**options), "pos_weight"
         shares = table.prior()
@@ -51,7 +59,9 @@ def format_table(table: WeightTable, scheme: str = "balanced", *, max_rows: int 
     return "\n".join(lines)
 
 
-def plot_table(table: WeightTable, path: str, scheme: str = "balanced", **options) -> str:
+def plot_table(
+    table: WeightTable, path: str, scheme: str = "balanced", *, scheme_params: Mapping[str, Any] | None = None
+) -> str:
     """Writes a PNG with counts (log scale) and weights per class. Returns ``path``.
 
     Raises:
@@ -60,6 +70,7 @@ def plot_table(table: WeightTable, path: str, scheme: str = "balanced", **option
     plt = pyplot()
     if not path.endswith(".png"):
         raise invalid("plot", "a path ending in .png", path)
+    options = check_scheme_params(scheme_params)
     if table.task == "multilabel":
         weights, weight_title = table.pos_weight(**options), "pos_weight"
     else:

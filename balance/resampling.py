@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from balance._errors import invalid
 from balance._labels import Label, Labels, OnUnknown, unpack
+from balance.errors import invalid
 from balance.table import WeightTable
 from balance.targets import Target, sampling_plan
 

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from balance._errors import invalid
 from balance._labels import Label, Labels, OnUnknown
+from balance.errors import invalid
 from balance.resampling import build_stream
 from balance.table import WeightTable
 

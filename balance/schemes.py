@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from balance._errors import invalid, invalid_choice
+from balance.errors import InvalidArgumentError, invalid, invalid_choice
 
 NORMALIZATIONS = ("none", "sum_to_one", "sum_to_num_classes", "mean_one")
 ZERO_COUNT_POLICIES = ("error", "zero", "max")
@@ -116,6 +116,26 @@ SCHEMES: dict[str, Scheme] = {
         Scheme("uniform", _uniform, "none", needs_nonzero=False, formula_text="1"),
     )
 }
+
+
+WEIGHT_OPTIONS = ("normalize", "clip", "zero_count")
+
+
+def option_names() -> tuple[str, ...]:
+    """Every key ``scheme_params`` may hold: the weight options and every scheme's parameters."""
+    return WEIGHT_OPTIONS + tuple(sorted({p for s in SCHEMES.values() for p in s.params}))
+
+
+def check_scheme_params(scheme_params: Mapping[str, object] | None) -> dict[str, object]:
+    """``scheme_params`` as a dict: the keyword options of ``WeightTable.class_weights``.
+
+    Names are checked by the scheme itself, which knows its parameters.
+    """
+    if scheme_params is None:
+        return {}
+    if not isinstance(scheme_params, Mapping) or not all(isinstance(k, str) for k in scheme_params):
+        raise invalid("scheme_params", "a dict of scheme options, e.g. {'beta': 0.999}", scheme_params)
+    return dict(scheme_params)
 
 
 def get_scheme(name: str) -> Scheme:
@@ -221,7 +241,7 @@ def compute_weights(
             idx = np.flatnonzero(empty)
             named = [f"{i} ({class_names[i]!r})" if class_names else str(i) for i in idx[:10]]
             more = f" and {len(idx) - 10} more" if len(idx) > 10 else ""
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Invalid value for argument `zero_count`. Scheme {scheme!r} is undefined for "
                 f"classes with no examples, and {len(idx)} class(es) have none: "
                 f"{', '.join(named)}{more}. Received: zero_count='error'. Pass "

@@ -4,7 +4,9 @@ layer and the losses read.
 A ``WeightTable`` is an immutable, validated value. It stores *counts*, never
 only weights, so that every consumer can derive the weights it needs under any
 scheme and they all agree. On disk it is JSON, read and written through
-``tf.io.gfile`` (local paths, ``gs://``, ``ram://``); ``save`` is atomic.
+``tf.io.gfile`` (local paths, ``gs://``, ``ram://``); ``save`` is atomic. The
+file format and its version live in ``balance._table_io``, the field checks
+in ``balance._table_fields``.
 
 Counting conventions (shared by ``from_labels`` and the Beam job):
 
@@ -20,40 +22,30 @@ Counting conventions (shared by ``from_labels`` and the Beam job):
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from balance import fileio
+from balance import _table_io
 from balance import schemes as schemes_lib
-from balance._errors import invalid, invalid_choice, short_repr
+from balance._label_arrays import tally_labels
 from balance._table_fields import (
-    check_class_names,
-    check_label_field,
-    check_path,
-    check_precomputed,
-    counts_from_mapping,
+    checked_fields,
+    counts_arguments,
     fingerprint_of,
     finite_number,
-    json_numbers,
     make_provenance,
-    parse_constant,
     pos_over_neg,
 )
+from balance._table_io import FORMAT_VERSION
 from balance._version import __version__
+from balance.errors import invalid, short_repr
+from balance.merging import merge_parts
+from balance.vocabulary import LABEL_DTYPES, TASKS
 
-FORMAT_VERSION = 1
-TASKS = ("multiclass", "binary", "multilabel")
-LABEL_DTYPES = ("int", "string")
-
-
-def _frozen_array(values: Any, dtype: Any) -> np.ndarray:
-    array = np.array(values, dtype=dtype, copy=True)
-    array.setflags(write=False)
-    return array
+__all__ = ["FORMAT_VERSION", "LABEL_DTYPES", "TASKS", "WeightTable"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -90,102 +82,19 @@ class WeightTable:
 
     # ------------------------------------------------------------------ checks
     def __post_init__(self) -> None:
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         if self.format_version != FORMAT_VERSION:
-            raise invalid(
-                "format_version",
-                f"{FORMAT_VERSION} (this is tf-rebalance {__version__})",
-                self.format_version,
-                hint="The table was written by an incompatible version",
-            )
-        if self.task not in TASKS:
-            raise invalid_choice("task", TASKS, self.task)
-        if self.label_dtype not in LABEL_DTYPES:
-            raise invalid_choice("label_dtype", LABEL_DTYPES, self.label_dtype)
-        try:
-            counts = np.asarray(self.counts, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise invalid("counts", "a sequence of numbers", self.counts) from None
-        if counts.ndim != 1 or counts.size == 0:
-            raise invalid("counts", "a non-empty 1-D sequence of numbers", self.counts)
-        bad = np.flatnonzero(~np.isfinite(counts) | (counts < 0))
-        if bad.size:
-            raise invalid(
-                "counts",
-                "finite counts >= 0",
-                f"{counts[bad[0]]} at class {bad[0]}",
-                hint=f"{bad.size} bad count(s)",
-            )
-        set_("counts", _frozen_array(counts, np.float64))
-        num_classes = counts.size if self.num_classes is None else self.num_classes
-        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-            raise invalid("num_classes", "a positive int", self.num_classes)
-        if num_classes != counts.size:
-            raise invalid(
-                "counts", f"one count per class (num_classes={num_classes})", f"{counts.size} counts"
-            )
-        set_("num_classes", int(num_classes))
-        if self.task == "binary" and num_classes != 2:
-            raise invalid(
-                "num_classes",
-                "2 for task='binary' (counts are [negatives, positives])",
-                num_classes,
-                hint="Use task='multilabel' for several independent binary labels",
-            )
-        if self.class_names is not None:
-            set_("class_names", check_class_names(self.class_names, num_classes))
-        if self.label_key is not None and not isinstance(self.label_key, str):
-            raise invalid("label_key", "a feature key or column name (str) or None", self.label_key)
-        num_examples = finite_number("num_examples", self.num_examples)
-        if num_examples <= 0:
-            raise invalid("num_examples", "a positive number", self.num_examples)
-        set_("num_examples", num_examples)
-        total = float(counts.sum())
-        tolerance = 1e-9 * max(1.0, total)
-        if self.task == "multilabel":
-            over = np.flatnonzero(counts > num_examples + tolerance)
-            if over.size:
-                raise invalid(
-                    "counts",
-                    f"positives <= num_examples ({num_examples:g}) for every label",
-                    f"{counts[over[0]]:g} positives for label {over[0]}",
-                )
-            if self.num_elements is not None:
-                raise invalid("num_elements", "None for task='multilabel'", self.num_elements)
-        elif self.num_elements is None:
-            if abs(total - num_examples) > tolerance:
-                raise invalid(
-                    "num_examples",
-                    f"the sum of counts ({total:g}) for one label per example",
-                    num_examples,
-                    hint="For dense labels (tokens, pixels) set num_elements",
-                )
-        else:
-            num_elements = finite_number("num_elements", self.num_elements)
-            if abs(total - num_elements) > tolerance:
-                raise invalid("num_elements", f"the sum of counts ({total:g})", num_elements)
-            set_("num_elements", num_elements)
-        if not isinstance(self.provenance, Mapping):
-            raise invalid("provenance", "a mapping", self.provenance)
-        set_("provenance", dict(self.provenance))
-        if self.precomputed is not None:
-            set_("precomputed", check_precomputed(self.precomputed, num_classes))
+            raise invalid("format_version", f"{FORMAT_VERSION} (this is tf-rebalance {__version__})",
+                          self.format_version, hint="The table was written by an incompatible version")
+        for name, value in checked_fields(self).items():
+            object.__setattr__(self, name, value)
 
     # ------------------------------------------------------------ constructors
     @classmethod
     def from_counts(
-        cls,
-        counts: Mapping[Any, float] | Sequence[float] | np.ndarray,
-        *,
-        task: str = "multiclass",
-        num_classes: int | None = None,
-        class_names: Sequence[str] | None = None,
-        num_examples: float | None = None,
-        num_elements: float | None = None,
-        label_key: str | None = None,
-        label_dtype: str | None = None,
-        inputs: Sequence[str] = (),
-        fingerprint: str | None = None,
+        cls, counts: Mapping[Any, float] | Sequence[float] | np.ndarray, *, task: str = "multiclass",
+        num_classes: int | None = None, class_names: Sequence[str] | None = None, num_examples: float | None = None,
+        num_elements: float | None = None, label_key: str | None = None, label_dtype: str | None = None,
+        inputs: Sequence[str] = (), fingerprint: str | None = None,
     ) -> WeightTable:
         """Builds a table from counts given as an array or a dict.
 
@@ -198,28 +107,8 @@ class WeightTable:
           >>> WeightTable.from_counts([198, 436, 710, 272]).class_weights()
           array([2.040404 , 0.9266055, 0.5690141, 1.4852941], dtype=float32)
         """
-        if isinstance(class_names, (str, bytes)):
-            raise invalid("class_names", "a list of names, one per class", class_names)
-        if isinstance(counts, Mapping):
-            vector, class_names, keyed_by_name = counts_from_mapping(counts, num_classes, class_names)
-            if keyed_by_name and label_dtype is None:
-                label_dtype = "string"
-        else:
-            vector = counts
-        try:
-            vector = np.asarray(vector, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise invalid("counts", "a sequence of numbers or a dict", short_repr(counts)) from None
-        if task == "multilabel" and num_examples is None:
-            raise invalid(
-                "num_examples",
-                "the number of examples for task='multilabel' (counts are positives per label)",
-                None,
-            )
-        if num_examples is None:
-            num_examples = float(vector.sum()) if num_elements is None else None
-            if num_examples is None:
-                raise invalid("num_examples", "the number of examples when num_elements is set", None)
+        vector, class_names, label_dtype, num_examples = counts_arguments(
+            counts, task, num_classes, class_names, num_examples, num_elements, label_dtype)
         if fingerprint is not None and not isinstance(fingerprint, str):
             raise invalid("fingerprint", "a str, e.g. 'sha256:...'", fingerprint)
         provenance = make_provenance(inputs, fingerprint or fingerprint_of(vector))
@@ -230,27 +119,53 @@ class WeightTable:
             num_classes=num_classes if num_classes is not None else None,
             class_names=tuple(class_names) if class_names is not None else None,
             label_key=label_key,
-            label_dtype=label_dtype or "int",
+            label_dtype=label_dtype,
             num_elements=num_elements,
             provenance=provenance,
         )
 
     @classmethod
-    def from_labels(cls, labels: Any, **kwargs: Any) -> WeightTable:
-        """Counts labels held in memory; see ``balance.counting.count_labels``.
+    def from_labels(
+        cls, labels: Any, *, task: str = "multiclass", num_classes: int | None = None,
+        class_names: Sequence[str] | None = None, label_form: str = "auto", sample_weight: Any = None,
+        ignore_value: int | None = None, label_key: str | None = None,
+    ) -> WeightTable:
+        """Counts labels held in memory (numpy arrays, tensors or lists).
 
-        Gives exactly what the Beam job gives on the same data.
+        Gives exactly what the Beam job gives on the same data: both count
+        with ``balance.counting.count_batch``.
+
+        Args:
+          labels: ids, strings, one-hot or multi-hot rows, id lists or dense
+            ids (forms: see ``balance._label_arrays``).
+          task: ``"multiclass"``, ``"binary"`` or ``"multilabel"``.
+          num_classes: K; else ``max id + 1``, ``len(class_names)`` or the row width.
+          class_names: class order (string labels are otherwise sorted).
+          label_form: one of ``balance.vocabulary.LABEL_FORMS``.
+          sample_weight: optional ``(N,)`` example weights (weighted counts).
+          ignore_value: for dense labels, an id not to count (e.g. 255 in masks).
+          label_key: recorded in the table's label spec.
+
+        Raises:
+          balance.errors.InvalidArgumentError: a bad argument or label shape.
+          balance.errors.InvalidDataError: a bad label value, naming its example.
+
+        Example:
+          >>> WeightTable.from_labels(np.array([0, 0, 1, 2])).counts
+          array([2., 1., 1.])
         """
-        from balance.counting import count_labels  # noqa: PLC0415 (avoids a cycle)
-
-        return count_labels(labels, **kwargs)
+        tally = tally_labels(labels, task=task, num_classes=num_classes, class_names=class_names,
+                             label_form=label_form, sample_weight=sample_weight, ignore_value=ignore_value)
+        return cls.from_counts(
+            tally.counts, task=task, num_classes=tally.num_classes, class_names=tally.class_names,
+            num_examples=tally.num_examples, num_elements=tally.num_elements, label_key=label_key,
+            label_dtype=tally.label_dtype, inputs=["<in-memory labels>"], fingerprint=tally.fingerprint,
+        )
 
     @staticmethod
     def merge(*tables: WeightTable, class_names: Sequence[str] | None = None) -> WeightTable:
-        """The table of the union of disjoint parts; see ``balance.merging.merge_tables``."""
-        from balance.merging import merge_tables  # noqa: PLC0415 (avoids a cycle)
-
-        return merge_tables(*tables, class_names=class_names)
+        """The table of the union of disjoint parts (also ``balance.merge_tables``); see ``balance.merging``."""
+        return merge_parts(WeightTable, tables, class_names)
 
     # ----------------------------------------------------------------- weights
     def class_weights(
@@ -282,15 +197,8 @@ class WeightTable:
           ValueError: unknown scheme or option, or empty classes under
             ``zero_count="error"``.
         """
-        weights = schemes_lib.compute_weights(
-            self.counts,
-            scheme,
-            normalize=normalize,
-            clip=clip,
-            zero_count=zero_count,
-            class_names=self.class_names,
-            **params,
-        )
+        weights = schemes_lib.compute_weights(self.counts, scheme, normalize=normalize, clip=clip,
+                                              zero_count=zero_count, class_names=self.class_names, **params)
         return weights.astype(np.float32)
 
     def negatives(self) -> np.ndarray:
@@ -336,9 +244,7 @@ class WeightTable:
         positives, negatives = self.positives(), self.negatives()
         if scheme == "pos_weight":
             if params or normalize is not None or clip is not None:
-                raise invalid(
-                    "scheme", "no options with scheme='pos_weight'", scheme, hint=f"Received {params}"
-                )
+                raise invalid("scheme", "no options with scheme='pos_weight'", scheme, hint=f"Received {params}")
             pos = pos_over_neg(negatives, positives, zero_count, self.class_names)
             return pos.astype(np.float32), np.ones_like(pos, dtype=np.float32)
         pos = np.empty_like(positives)
@@ -346,14 +252,8 @@ class WeightTable:
         for i, (n_neg, n_pos) in enumerate(zip(negatives, positives, strict=False)):
             name = self.class_names[i] if self.class_names else str(i)
             neg[i], pos[i] = schemes_lib.compute_weights(
-                np.array([n_neg, n_pos]),
-                scheme,
-                normalize=normalize,
-                clip=clip,
-                zero_count=zero_count,
-                class_names=[f"{name}=negative", f"{name}=positive"],
-                **params,
-            )
+                np.array([n_neg, n_pos]), scheme, normalize=normalize, clip=clip, zero_count=zero_count,
+                class_names=[f"{name}=negative", f"{name}=positive"], **params)
         return pos.astype(np.float32), neg.astype(np.float32)
 
     def prior(self) -> np.ndarray:
@@ -374,17 +274,15 @@ class WeightTable:
         counts = self.counts + smoothing
         if np.any(counts <= 0):
             empty = np.flatnonzero(counts <= 0)
-            raise invalid(
-                "smoothing",
-                "a positive smoothing when some classes have no examples",
-                smoothing,
-                hint=f"Empty classes: {short_repr(empty.tolist())}; log(0) is -inf",
-            )
+            raise invalid("smoothing", "a positive smoothing when some classes have no examples", smoothing,
+                          hint=f"Empty classes: {short_repr(empty.tolist())}; log(0) is -inf")
         denominator = counts.sum() if self.task != "multilabel" else self.num_examples + smoothing
         return np.log(counts / denominator).astype(np.float32)
 
-    def keras_class_weight(self, scheme: str = "balanced", **options: Any) -> dict[int, float]:
-        """A ``dict[int, float]`` covering every class, for ``model.fit(class_weight=...)``.
+    def keras_class_weight(
+        self, scheme: str = "balanced", *, scheme_params: Mapping[str, Any] | None = None
+    ) -> dict[int, float]:
+        """A ``dict[int, float]`` of ``class_weights(scheme, **scheme_params)``, for ``model.fit(class_weight=...)``.
 
         Refused for multilabel tables: Keras takes the argmax of multi-hot rows
         silently, so only one label's weight would apply. Use ``pos_weight``
@@ -392,14 +290,12 @@ class WeightTable:
         """
         if self.task == "multilabel":
             raise invalid(
-                "task",
-                "'multiclass' or 'binary' for Keras class_weight",
-                self.task,
+                "task", "'multiclass' or 'binary' for Keras class_weight", self.task,
                 hint="Keras applies class_weight by the argmax of a multi-hot row, silently "
                 "dropping the other labels; use table.pos_weight() with "
                 "losses.WeightedBinaryCrossentropy instead",
             )
-        weights = self.class_weights(scheme, **options)
+        weights = self.class_weights(scheme, **schemes_lib.check_scheme_params(scheme_params))
         return {i: float(w) for i, w in enumerate(weights)}
 
     def imbalance_ratio(self) -> float:
@@ -423,8 +319,10 @@ class WeightTable:
                           "sampling provenance", hint="Load DIR/table.json of the sample")
         return sample
 
-    def with_precomputed(self, scheme: str = "balanced", **options: Any) -> WeightTable:
-        """A copy that also stores the weights under ``scheme`` and ``options``."""
+    def with_precomputed(self, scheme: str = "balanced", *, scheme_params: Mapping[str, Any] | None = None
+                         ) -> WeightTable:
+        """A copy that also stores ``class_weights(scheme, **scheme_params)`` (as ``precomputed``)."""
+        options = schemes_lib.check_scheme_params(scheme_params)
         weights = self.class_weights(scheme, **options)
         precomputed = {"scheme": scheme, "options": options, "weights": weights.tolist()}
         return dataclasses.replace(self, precomputed=precomputed)
@@ -435,67 +333,25 @@ class WeightTable:
     # ------------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; ``from_dict`` inverts it."""
-        return {
-            "format_version": self.format_version,
-            "task": self.task,
-            "label": {"key": self.label_key, "dtype": self.label_dtype},
-            "num_classes": self.num_classes,
-            "class_names": list(self.class_names) if self.class_names is not None else None,
-            "counts": self.counts.tolist(),
-            "num_examples": self.num_examples,
-            "num_elements": self.num_elements,
-            "provenance": dict(self.provenance),
-            "precomputed": self.precomputed,
-        }
+        return _table_io.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WeightTable:
         """Builds and validates a table from ``to_dict`` output."""
-        if not isinstance(data, Mapping):
-            raise invalid("table", "a JSON object", type(data).__name__)
-        required = ("format_version", "task", "counts", "num_examples")
-        known = required + ("label", "num_classes", "class_names", "num_elements",
-                            "provenance", "precomputed")
-        # The version decides what the other fields mean, so it is checked first.
-        if data.get("format_version") != FORMAT_VERSION or isinstance(data["format_version"], (bool, float)):
-            raise invalid(
-                "format_version", f"{FORMAT_VERSION}", data.get("format_version", "missing"),
-                hint="The table was written by an incompatible version of tf-rebalance",
-            )
-        for key in required:
-            if key not in data:
-                raise invalid(key, "a field of the table", "missing")
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise invalid(unknown[0], f"only the fields {list(known)}", data[unknown[0]])
-        label = check_label_field(data.get("label") or {})
-        return cls(
-            task=data["task"],
-            counts=json_numbers("counts", data["counts"]),
-            num_examples=data["num_examples"],
-            num_classes=data.get("num_classes"),
-            class_names=data.get("class_names"),
-            label_key=label.get("key"),
-            label_dtype=label.get("dtype", "int"),
-            num_elements=data.get("num_elements"),
-            provenance=data.get("provenance") or {},
-            precomputed=data.get("precomputed"),
-            format_version=data["format_version"],
-        )
+        return _table_io.from_dict(cls, data)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        """The table as JSON text (format version ``FORMAT_VERSION``)."""
+        return _table_io.to_json(self)
 
     @classmethod
     def from_json(cls, text: str, *, source: str = "<string>") -> WeightTable:
-        try:
-            data = json.loads(text, parse_constant=parse_constant)
-        except ValueError as err:
-            raise ValueError(f"Invalid weight table {source}: not valid JSON ({err})") from None
-        try:
-            return cls.from_dict(data)
-        except ValueError as err:
-            raise ValueError(f"Invalid weight table {source}: {err}") from None
+        """Parses and validates JSON text.
+
+        Raises:
+          balance.errors.InvalidTableError: not JSON, or not a valid table.
+        """
+        return _table_io.from_json(cls, text, source)
 
     def save(self, path: str) -> str:
         """Writes the table as JSON, atomically: a temp file, then a rename.
@@ -503,24 +359,17 @@ class WeightTable:
         Local paths and any ``tf.io.gfile`` path (``gs://``, ``ram://``).
         Returns the path.
         """
-        check_path("path", path)
-        if fileio.isdir(path):
-            raise invalid("path", "a file path for the table (not a directory)", path)
-        fileio.write_text_atomically(path, self.to_json())
-        return path
+        return _table_io.save(self, path)
 
     @classmethod
     def load(cls, path: str) -> WeightTable:
-        """Reads and validates a table written by ``save`` (or the Beam job)."""
-        check_path("path", path)
-        if not fileio.exists(path) or fileio.isdir(path):
-            raise invalid("path", "an existing weight table file", path)
-        raw = fileio.read_bytes(path)
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise ValueError(f"Invalid weight table {path!r}: not valid JSON (not UTF-8: {err})") from None
-        return cls.from_json(text, source=repr(path))
+        """Reads and validates a table written by ``save`` (or the Beam job).
+
+        Raises:
+          balance.errors.InvalidArgumentError: no such file.
+          balance.errors.InvalidTableError: the file is not a valid table.
+        """
+        return _table_io.load(cls, path)
 
     # ---------------------------------------------------------------- equality
     def __eq__(self, other: object) -> bool:

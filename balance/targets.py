@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from balance._errors import invalid, invalid_choice, short_repr
+from balance.errors import invalid, invalid_choice, short_repr
 from balance.table import WeightTable
 
 Target = str | float | Mapping[Any, float] | Sequence[float] | np.ndarray | None

@@ -10,7 +10,7 @@ prior to another one; ``estimate_prior_em`` and ``estimate_prior_bbse``
 estimate that prior from unlabeled predictions (``losses.label_shift``).
 
 Class-balanced loss (Cui et al., CVPR 2019) is not a separate class: use any
-weighted loss with ``from_table(table, "effective_number", beta=0.999)``.
+weighted loss with ``from_table(table, "effective_number", scheme_params={"beta": 0.999})``.
 
 Imports ``balance`` (for ``WeightTable``) but never Apache Beam or
 ``pipelines``.

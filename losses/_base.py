@@ -16,6 +16,9 @@ from keras import ops
 from losses import _validation as v
 
 _HALF = ("float16", "bfloat16")
+PACKAGE = "tf_rebalance"
+# Registers a loss or metric as ``tf_rebalance>ClassName`` for ``.keras`` saving.
+serializable = keras.saving.register_keras_serializable(package=PACKAGE)
 
 
 class RebalanceLoss(keras.losses.Loss):
@@ -107,18 +110,22 @@ class ClassWeightsFromTable:
     """Mixin: ``from_table`` for losses whose first argument is K class weights."""
 
     @classmethod
-    def from_table(cls, table: Any, scheme: str = "balanced", **options: Any):
-        """Builds the loss with ``table.class_weights(scheme, ...)``.
+    def from_table(cls, table: Any, scheme: str = "balanced", *, scheme_params: Any = None, **options: Any):
+        """Builds the loss with ``table.class_weights(scheme, **scheme_params)``.
 
-        ``normalize``, ``clip``, ``zero_count`` and the scheme parameters
-        (``alpha``, ``beta``, ``mu``) go to the table; other ``options`` (e.g.
-        ``from_logits``, ``gamma``) to the loss. Multiclass and binary tables
-        only (a binary table is a two-class softmax).
+        Args:
+          table: a multiclass or binary ``WeightTable`` (a binary table is a
+            two-class softmax).
+          scheme: the weighting scheme, e.g. ``"balanced"``.
+          scheme_params: the scheme's options (``normalize``, ``clip``,
+            ``zero_count``, ``alpha``, ``beta``, ``mu``), as for
+            ``WeightTable.class_weights``.
+          **options: the loss's own options (``from_logits``, ``gamma``, ...).
 
         Example (class-balanced loss, Cui et al. 2019):
           >>> WeightedSparseCategoricalCrossentropy.from_table(
-          ...     table, "effective_number", beta=0.999, from_logits=True)
+          ...     table, "effective_number", scheme_params={"beta": 0.999}, from_logits=True)
         """
         v.check_table(table, ("multiclass", "binary"), cls.__name__, hint=MULTILABEL_HINT)
-        table_kw, loss_kw = v.split_table_options(options)
-        return cls(table.class_weights(scheme, **table_kw).tolist(), **loss_kw)
+        params = v.scheme_params_for(cls.__name__, scheme_params, options)
+        return cls(table.class_weights(scheme, **params).tolist(), **options)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from balance._errors import invalid, short_repr
+from balance.errors import invalid, short_repr
 from balance.table import WeightTable
 
 PRIOR_FORMS = "a WeightTable, K shares (or counts) >= 0, or 'uniform'"

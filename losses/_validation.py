@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from balance._errors import invalid, invalid_choice, short_repr
+from balance import schemes as schemes_lib
+from balance.errors import invalid, invalid_choice, short_repr
 from balance.table import WeightTable
 
 SCALAR_CLASS_WEIGHT_HINT = (
@@ -184,16 +185,17 @@ def check_last_dim(name: str, length: int, y_pred: Any, *, allow_one: bool = Fal
     )
 
 
-TABLE_OPTIONS = ("normalize", "clip", "zero_count", "alpha", "beta", "mu")
+def scheme_params_for(loss: str, scheme_params: Any, loss_options: dict[str, Any]) -> dict[str, Any]:
+    """``from_table``'s ``scheme_params`` as a dict; a scheme option among the loss's options is refused.
 
-
-def split_table_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Splits ``from_table`` keyword arguments into (table's, loss's).
-
-    ``normalize``, ``clip``, ``zero_count`` and the scheme parameters
-    ``alpha``, ``beta``, ``mu`` go to ``WeightTable.class_weights``; the rest
-    (``from_logits``, ``gamma``, ``reduction``, ...) go to the loss.
+    Scheme options (``normalize``, ``beta``, ...) go in ``scheme_params``, the
+    loss's own options (``from_logits``, ``gamma``, ...) as keyword arguments,
+    so neither is mistaken for the other.
     """
-    table_kw = {k: options[k] for k in TABLE_OPTIONS if k in options}
-    loss_kw = {k: val for k, val in options.items() if k not in TABLE_OPTIONS}
-    return table_kw, loss_kw
+    params = schemes_lib.check_scheme_params(scheme_params)
+    misplaced = sorted(set(loss_options) & set(schemes_lib.option_names()))
+    if misplaced:
+        name = misplaced[0]
+        raise invalid(name, f"no such option of {loss}", loss_options[name],
+                      hint=f"It is a scheme option: pass scheme_params={{{name!r}: {loss_options[name]!r}}}")
+    return params

@@ -9,16 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import keras
 import numpy as np
 from keras import ops
 
-from balance._errors import invalid
+from balance.errors import invalid
 from balance.table import WeightTable
 from losses import _base, _priors
 from losses import _validation as v
 
-_PACKAGE = "tf_rebalance"
 _SCALAR_PRIOR_HINT = (
     "Adding one constant to every logit leaves the softmax unchanged, so a scalar log-prior "
     "does nothing. Pass one log-prior per class (e.g. WeightTable.log_prior())"
@@ -139,7 +137,7 @@ def _check_table(table: Any, loss: str) -> WeightTable:
     return v.check_table(table, ("multiclass", "binary"), loss, hint=_base.MULTILABEL_HINT)
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@_base.serializable
 class LogitAdjustedSparseCategoricalCrossentropy(_base.RebalanceLoss):
     """Logit-adjusted softmax CE (Menon et al., ICLR 2021), from logits.
 
@@ -190,7 +188,7 @@ class LogitAdjustedSparseCategoricalCrossentropy(_base.RebalanceLoss):
         return {"log_prior": self.log_prior, "tau": self.tau}
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@_base.serializable
 class LDAMLoss(_base.RebalanceLoss):
     """Label-distribution-aware margin loss (Cao et al., NeurIPS 2019), from logits.
 

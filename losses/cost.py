@@ -21,15 +21,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import keras
 import numpy as np
 from keras import ops
 
-from balance._errors import invalid
+from balance.errors import invalid
 from losses import _base
 from losses import _validation as v
 
-_PACKAGE = "tf_rebalance"
 MODES = ("argmax_weight", "expected_cost")
 
 
@@ -97,9 +95,9 @@ def bayes_decision(probs: Any, cost_matrix: Sequence[Sequence[float]] | np.ndarr
     return ops.cast(ops.argmin(expected, axis=-1), "int32")
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@_base.serializable
 class CostSensitiveCategoricalCrossentropy(_base.RebalanceLoss):
-    """Cost-sensitive softmax loss from a K x K cost matrix (story 1, story 2).
+    """Cost-sensitive softmax loss from a K x K cost matrix.
 
     Labels may be integer ids, one-hot or soft. See the module docstring for
     the formulas. Which mode to use:

@@ -19,15 +19,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import keras
 from keras import ops
 
-from balance._errors import invalid
+from balance.errors import invalid
 from balance.table import WeightTable
 from losses import _base
 from losses import _validation as v
 
-_PACKAGE = "tf_rebalance"
 _SCALAR_ALPHA_HINT = (
     "A single alpha multiplies every class's loss by the same factor, which only rescales "
     "the loss like the learning rate. Pass one alpha per class, or None"
@@ -144,7 +142,7 @@ class _Focal(_base.RebalanceLoss):
             v.check_last_dim("alpha", len(self.alpha), y_pred, allow_one=self._ALPHA_SCALAR_OK)
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@_base.serializable
 class SparseCategoricalFocalCrossentropy(_base.ClassWeightsFromTable, _Focal):
     """Focal loss for integer labels (any rank), with per-class alpha.
 
@@ -180,7 +178,7 @@ class SparseCategoricalFocalCrossentropy(_base.ClassWeightsFromTable, _Focal):
         )
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@_base.serializable
 class CategoricalFocalCrossentropy(_base.ClassWeightsFromTable, _Focal):
     """Focal loss for one-hot or soft labels, with per-class alpha.
 
@@ -214,7 +212,7 @@ class CategoricalFocalCrossentropy(_base.ClassWeightsFromTable, _Focal):
         )
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@_base.serializable
 class BinaryFocalCrossentropy(_Focal):
     """Sigmoid focal loss with a scalar or per-label alpha that is always applied.
 
@@ -255,8 +253,9 @@ class BinaryFocalCrossentropy(_Focal):
             )
 
     @classmethod
-    def from_table(cls, table: WeightTable, scheme: str = "balanced", **options: Any):
-        """Per-label ``alpha = w_pos / (w_pos + w_neg)`` from ``table.label_weights(scheme)``.
+    def from_table(cls, table: WeightTable, scheme: str = "balanced", *, scheme_params: Any = None,
+                   **options: Any):
+        """Per-label ``alpha = w_pos / (w_pos + w_neg)`` from ``table.label_weights(scheme, **scheme_params)``.
 
         With ``"balanced"`` this is the share of negatives, ``neg / n``.
         Binary and multilabel tables only.
@@ -267,7 +266,7 @@ class BinaryFocalCrossentropy(_Focal):
             cls.__name__,
             hint="For K exclusive classes use SparseCategoricalFocalCrossentropy",
         )
-        table_kw, loss_kw = v.split_table_options(options)
+        params = v.scheme_params_for(cls.__name__, scheme_params, options)
         if scheme == "pos_weight":
             raise invalid(
                 "scheme",
@@ -275,8 +274,8 @@ class BinaryFocalCrossentropy(_Focal):
                 scheme,
                 hint="alpha is a share in [0, 1], not a ratio",
             )
-        pos, neg = table.label_weights(scheme, **table_kw)
-        return cls((pos / (pos + neg)).tolist(), **loss_kw)
+        pos, neg = table.label_weights(scheme, **params)
+        return cls((pos / (pos + neg)).tolist(), **options)
 
     def call(self, y_true, y_pred):
         self._check(y_pred)

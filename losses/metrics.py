@@ -15,10 +15,9 @@ from typing import Any
 import keras
 from keras import ops
 
-from balance._errors import invalid
+from balance.errors import invalid
+from losses import _base
 from losses import _validation as v
-
-_PACKAGE = "tf_rebalance"
 
 
 class _ConfusionMatrix(keras.metrics.Metric):
@@ -112,7 +111,7 @@ class _ConfusionMatrix(keras.metrics.Metric):
         }
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@_base.serializable
 class PerClassRecall(_ConfusionMatrix):
     """Recall of each class, ``cm[c, c] / sum_j cm[c, j]``: a vector of K values.
 
@@ -142,7 +141,7 @@ class PerClassRecall(_ConfusionMatrix):
         return self._recalls()[0]
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@_base.serializable
 class BalancedAccuracy(_ConfusionMatrix):
     """Balanced accuracy: the mean recall over classes present in the labels.
 
@@ -181,9 +180,9 @@ class _FromLogits:
         return {**super().get_config(), "from_logits": self.from_logits}
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@_base.serializable
 class Recall(_FromLogits, keras.metrics.Recall):
-    """``keras.metrics.Recall`` that also accepts logits (story 3).
+    """``keras.metrics.Recall`` that also accepts logits (``from_logits=True``).
 
     With ``from_logits=True`` a sigmoid is applied first, so the default
     threshold 0.5 is the logit threshold 0. Other arguments as Keras's.
@@ -205,7 +204,7 @@ class Recall(_FromLogits, keras.metrics.Recall):
         self.from_logits = v.flag("from_logits", from_logits)
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@_base.serializable
 class Precision(_FromLogits, keras.metrics.Precision):
     """``keras.metrics.Precision`` that also accepts logits; see ``Recall``."""
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import keras
 
-from balance._errors import invalid
+from balance.errors import invalid
 from balance.table import WeightTable
 from losses.weighted import WeightedBinaryCrossentropy, WeightedSparseCategoricalCrossentropy
 

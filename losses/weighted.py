@@ -1,10 +1,10 @@
 """Class-weighted cross-entropies: softmax (sparse and dense labels) and sigmoid.
 
-The weight multiplies each example's *loss*, never the logits (story 4):
+The weight multiplies each example's *loss*, never the logits:
 ``log(sum_j exp(w * z_j))`` is not ``w * log(sum_j exp(z_j))``.
 
 Class-balanced loss (Cui et al., CVPR 2019) is any of these built with
-``from_table(table, scheme="effective_number", beta=0.999)``.
+``from_table(table, scheme="effective_number", scheme_params={"beta": 0.999})``.
 """
 
 from __future__ import annotations
@@ -16,14 +16,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from balance._errors import invalid
+from balance.errors import invalid
 from balance.table import WeightTable
 from losses import _base
 from losses import _validation as v
 
 _WEIGHT_BY = ("true", "predicted")
-_PACKAGE = "tf_rebalance"
-
 
 def weighted_sparse_categorical_crossentropy(
     y_true: Any,
@@ -109,7 +107,7 @@ def weighted_binary_crossentropy(
     return ops.cast(ops.mean(loss, axis=-1), out_dtype)
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@_base.serializable
 class WeightedSparseCategoricalCrossentropy(_base.ClassWeightsFromTable, _base.RebalanceLoss):
     """Softmax cross-entropy with a weight per class, for integer labels.
 
@@ -117,7 +115,7 @@ class WeightedSparseCategoricalCrossentropy(_base.ClassWeightsFromTable, _base.R
     ``weight_by="predicted"``). Labels may have any rank: ``(B,)``, per token
     ``(B, T)``, per pixel ``(B, H, W)``, with ``y_pred`` of shape ``(..., K)``.
 
-    Use it for mutually exclusive classes with integer labels (story 1). Keep
+    Use it for mutually exclusive classes with integer labels. Keep
     the loss scale by normalising the weights to mean one per example
     (``normalize="mean_one"``): the default reduction divides by the number of
     elements, not by the sum of the weights.
@@ -167,7 +165,7 @@ class WeightedSparseCategoricalCrossentropy(_base.ClassWeightsFromTable, _base.R
         }
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@_base.serializable
 class WeightedCategoricalCrossentropy(_base.ClassWeightsFromTable, _base.RebalanceLoss):
     """Softmax cross-entropy with a weight per class, for one-hot or soft labels.
 
@@ -215,7 +213,7 @@ class WeightedCategoricalCrossentropy(_base.ClassWeightsFromTable, _base.Rebalan
         }
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@_base.serializable
 class WeightedBinaryCrossentropy(_base.RebalanceLoss):
     """Sigmoid cross-entropy with positive (and negative) weights per label.
 
@@ -277,14 +275,14 @@ class WeightedBinaryCrossentropy(_base.RebalanceLoss):
         self.from_logits = v.flag("from_logits", from_logits)
 
     @classmethod
-    def from_table(cls, table: WeightTable, scheme: str = "pos_weight", **options: Any):
+    def from_table(cls, table: WeightTable, scheme: str = "pos_weight", *, scheme_params: Any = None,
+                   **options: Any):
         """Per-label weights from a binary or multilabel table.
 
         ``scheme="pos_weight"`` (default) gives ``q = negatives / positives``
-        and ``r = 1``; any other scheme applies ``table.label_weights(scheme)``
-        to each label's ``[negatives, positives]`` pair. Table options
-        (``normalize``, ``clip``, ``zero_count``, ``alpha``, ``beta``, ``mu``)
-        go to the table, the rest to the loss.
+        and ``r = 1``; any other scheme applies ``table.label_weights(scheme,
+        **scheme_params)`` to each label's ``[negatives, positives]`` pair.
+        ``options`` are the loss's own (``from_logits``, ...).
         """
         v.check_table(
             table,
@@ -292,9 +290,9 @@ class WeightedBinaryCrossentropy(_base.RebalanceLoss):
             cls.__name__,
             hint="For K exclusive classes use WeightedSparseCategoricalCrossentropy",
         )
-        table_kw, loss_kw = v.split_table_options(options)
-        pos, neg = table.label_weights(scheme, **table_kw)
-        return cls(pos.tolist(), None if scheme == "pos_weight" else neg.tolist(), **loss_kw)
+        params = v.scheme_params_for(cls.__name__, scheme_params, options)
+        pos, neg = table.label_weights(scheme, **params)
+        return cls(pos.tolist(), None if scheme == "pos_weight" else neg.tolist(), **options)
 
     def call(self, y_true, y_pred):
         for name in ("pos_weight", "neg_weight"):
@@ -318,6 +316,6 @@ class WeightedBinaryCrossentropy(_base.RebalanceLoss):
 
 
 def _same_weight_everywhere(pos_weight, neg_weight) -> bool:
-    """True when every positive and negative weight is one value other than 1 (story 5)."""
+    """True when every positive and negative weight is one value other than 1 (a scalar weight in disguise)."""
     values = {float(w) for w in np.atleast_1d(pos_weight)} | {float(w) for w in np.atleast_1d(neg_weight)}
     return len(values) == 1 and values != {1.0}

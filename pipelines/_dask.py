@@ -23,7 +23,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from balance._errors import invalid
+from balance.errors import invalid
 
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
 _NAMES = {"dask", "daskrunner", DASK_RUNNER.lower()}

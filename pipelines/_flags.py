@@ -15,7 +15,7 @@ import difflib
 import importlib
 from collections.abc import Iterable, Sequence
 
-from balance._errors import invalid
+from balance.errors import InvalidArgumentError, invalid
 
 # Runner modules that register their own options when imported (the rest are
 # declared in apache_beam.options.pipeline_options), with their flags' prefix.
@@ -26,7 +26,7 @@ class FlagParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` that raises the project's ``ValueError`` instead of exiting."""
 
     def error(self, message: str):
-        raise ValueError(f"Invalid command-line flags: {message}")
+        raise InvalidArgumentError(f"Invalid command-line flags: {message}")
 
 
 def flags_of(parser: argparse.ArgumentParser) -> list[str]:

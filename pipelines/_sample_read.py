@@ -19,7 +19,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from balance._errors import invalid
+from balance.errors import invalid
 from pipelines._arrow import arrow_labels, arrow_weights
 from pipelines._config import Shard
 from pipelines._sampling import HASH_BUCKETS, SampleSpec, record_rates, row_hashes, uniform_from_hash, valid_rows

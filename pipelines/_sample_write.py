@@ -22,9 +22,10 @@ import apache_beam as beam
 import numpy as np
 
 from balance import fileio
-from balance._errors import invalid
+from balance.errors import invalid
 from balance.table import WeightTable
-from pipelines._config import Shard, fingerprint
+from pipelines._config import Shard
+from pipelines._plan import fingerprint
 from pipelines._sample_read import KeptBatch
 from pipelines._sampling import SampleSpec
 from pipelines._shard import ShardCounter

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from balance import fileio
-from balance._errors import invalid
+from balance.errors import invalid
 from balance.table import WeightTable
 from balance.targets import resolve_target
 from pipelines._config import StatsConfig

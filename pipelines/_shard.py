@@ -1,37 +1,48 @@
-"""Counts the labels of one shard, batch by batch, with numpy.
+"""Counts the labels of one shard, batch by batch, with the counting core of ``balance``.
 
 Every reader turns a batch into the same ragged form: ``values`` (all label
 values of the batch, flat), ``lengths`` (values per record) and optional
 ``weights`` (one per record, NaN when missing or unreadable). ``ShardCounter``
-validates the batch per record with vectorised masks, counts the valid records
-with ``balance.counting.count_ids`` and finally emits one ``ClassCounts``.
+sets aside the bad records of the batch (vectorised masks per kind, counted,
+not fatal), hands the rest to ``balance.counting.count_batch`` (the function
+``WeightTable.from_labels`` uses too) and finally emits one ``ClassCounts``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from balance._errors import invalid
-from balance.counting import count_ids, whole_ids
+from balance.counting import LabelCounts, Where, count_batch
 from pipelines._config import StatsConfig
 from pipelines.combiners import ClassCounts, scalar_to_exact, to_exact
 
+_VECTORS = ("one_hot", "multi_hot")  # one 0/1 vector of a fixed width per record
+
 
 class ShardCounter:
-    """Accumulates one shard in float64, in a fixed order (so deterministically)."""
+    """Accumulates one shard in float64, in a fixed order (so deterministically).
 
-    def __init__(self, config: StatsConfig, path: str) -> None:
+    Args:
+      config: the job config.
+      path: the shard's file, for errors and bad-record reports.
+      first_record: the index of the shard's first record in its file (a
+        TFDS slice starts after ``skip`` records), for errors; None if
+        unknown (a CSV byte range), and errors then name the file only.
+    """
+
+    def __init__(self, config: StatsConfig, path: str, first_record: int | None = 0) -> None:
         self.config = config
         self.path = path
         self.form = config.form
         self.ids = np.zeros(config.num_classes or 0, dtype=np.float64)
-        self.string_parts: list[tuple[np.ndarray, np.ndarray]] = []
+        self.names: dict[str, float] = {}
         self.examples = 0.0
         self.elements = 0.0
         self.records = 0
+        self.first_record = first_record
         self.bad: dict[str, int] = {}
         self.kinds: set[str] = set()
-        self.width = config.num_classes if self.form == "multi_hot" else None
+        self.width = config.num_classes if self.form in _VECTORS else None
 
     # ----------------------------------------------------------------- input
     def add_bad(self, kind: str, count: int, *, records: bool = True) -> None:
@@ -48,11 +59,12 @@ class ShardCounter:
         weights: np.ndarray | None = None,
         wrong_type: np.ndarray | None = None,
     ) -> None:
-        """Counts one batch. ``values`` are ints or strings (bytes or str)."""
+        """Counts one batch. ``values`` are ints, whole-number floats or strings (bytes or str)."""
         lengths = np.asarray(lengths, dtype=np.int64)
         n = lengths.size
         if n == 0:
             return
+        first = None if self.first_record is None else self.first_record + self.records
         self.records += n
         ok = np.ones(n, dtype=bool)
         ok = self._reject(ok, wrong_type, "wrong_type")
@@ -60,7 +72,7 @@ class ShardCounter:
             ok = self._reject(ok, lengths == 0, "missing_label")
         if self.form == "sparse":
             ok = self._reject(ok, lengths > 1, "wrong_shape")
-        elif self.form == "multi_hot":
+        elif self.form in _VECTORS:
             if self.width is None and np.any(ok & (lengths > 0)):
                 self.width = int(lengths[ok & (lengths > 0)][0])
             if self.width is not None:
@@ -70,16 +82,15 @@ class ShardCounter:
             ok = self._reject(ok, ~np.isfinite(weights) | (weights < 0), "bad_weight")
         if not ok.any():
             return
-        rows = np.repeat(np.arange(n), lengths)
-        keep = ok[rows]
-        values, rows = np.asarray(values)[keep], rows[keep]
-        row_weights = None if weights is None else weights[ok]
-        self.examples += float(ok.sum()) if weights is None else float(row_weights.sum())
-        element_weights = None if weights is None else weights[rows]
-        if values.dtype.kind in "OSU":
-            self._add_strings(values, element_weights)
-        else:
-            self._add_ids(values, rows, element_weights)
+        keep = np.repeat(ok, lengths)
+        config = self.config
+        counted = count_batch(
+            np.asarray(values)[keep], lengths[ok], None if weights is None else weights[ok],
+            task=config.task, form=self.form, num_classes=self.width or config.num_classes,
+            ignore_value=config.ignore_value,
+            where=Where(self.path, None if first is None else first + np.flatnonzero(ok)),
+        )
+        self._accumulate(counted)
 
     def _reject(self, ok: np.ndarray, bad: np.ndarray | None, kind: str) -> np.ndarray:
         if bad is None:
@@ -88,90 +99,35 @@ class ShardCounter:
         self.add_bad(kind, int(newly.sum()), records=False)
         return ok & ~bad
 
-    def _add_strings(self, values: np.ndarray, weights: np.ndarray | None) -> None:
-        if self.form != "sparse":
-            raise invalid("label_dtype", f"int labels for label_form={self.form!r}",
-                          f"strings in file {self.path!r}")
-        self.kinds.add("string")
-        uniques, inverse = np.unique(values.astype(object), return_inverse=True)
-        counts = np.bincount(inverse.ravel(), weights=weights, minlength=len(uniques))
-        self.string_parts.append((uniques, counts.astype(np.float64)))
-
-    def _add_ids(self, values: np.ndarray, rows: np.ndarray, weights: np.ndarray | None) -> None:
-        self.kinds.add("int")
-        ids = self._as_ids(values)
-        if self.form == "multi_hot":
-            self._add_multi_hot(ids, weights)
+    def _accumulate(self, counted: LabelCounts) -> None:
+        self.kinds.add(counted.kind)
+        self.examples += counted.examples
+        if counted.kind == "string":
+            for name, count in counted.names.items():
+                self.names[name] = self.names.get(name, 0.0) + count
             return
-        if self.form == "id_lists" and ids.size:  # an id counts once per example
-            order = np.lexsort((ids, rows))
-            ids, rows = ids[order], rows[order]
-            first = np.ones(ids.size, dtype=bool)
-            first[1:] = (ids[1:] != ids[:-1]) | (rows[1:] != rows[:-1])
-            ids = ids[first]
-            weights = None if weights is None else weights[order][first]
-        if self.form == "dense" and self.config.ignore_value is not None:
-            keep = ids != self.config.ignore_value
-            ids = ids[keep]
-            weights = None if weights is None else weights[keep]
-        if not ids.size:
-            return
-        size = self.config.num_classes or (2 if self.config.task == "binary" else None)
-        low, high = int(ids.min()), int(ids.max())
-        if low < 0 or (size is not None and high >= size):
-            expected = "class ids >= 0" if size is None else f"class ids in [0, {size})"
-            raise invalid("labels", expected, low if low < 0 else high,
-                          hint=f"Found in file {self.path!r}")
-        counts = count_ids(ids, size or max(len(self.ids), high + 1), weights)
-        if len(counts) > len(self.ids):
-            self.ids = np.concatenate([self.ids, np.zeros(len(counts) - len(self.ids))])
-        self.ids += counts
+        if len(counted.ids) > len(self.ids):
+            self.ids = np.concatenate([self.ids, np.zeros(len(counted.ids) - len(self.ids))])
+        self.ids[: len(counted.ids)] += counted.ids
         if self.form == "dense":
-            self.elements += float(counts.sum())
-
-    def _add_multi_hot(self, ids: np.ndarray, weights: np.ndarray | None) -> None:
-        matrix = ids.reshape(-1, self.width)
-        bad = (matrix != 0) & (matrix != 1)
-        if bad.any():
-            raise invalid("labels", "0/1 values in multi-hot vectors",
-                          int(matrix[bad][0]), hint=f"Found in file {self.path!r}")
-        row_weights = None if weights is None else weights[:: self.width]
-        counts = matrix.sum(axis=0, dtype=np.float64) if row_weights is None else (
-            row_weights @ matrix.astype(np.float64))
-        if len(self.ids) < self.width:
-            self.ids = np.concatenate([self.ids, np.zeros(self.width - len(self.ids))])
-        self.ids += counts
-
-    def _as_ids(self, values: np.ndarray) -> np.ndarray:
-        return whole_ids(values, f"Found in file {self.path!r}")
+            self.elements += counted.elements
 
     # ---------------------------------------------------------------- output
     def finish(self) -> ClassCounts:
         """The shard's exact ``ClassCounts``."""
         weighted = self.config.weighted
-        names: dict[str, int] = {}
-        if self.string_parts:
-            uniques = np.concatenate([u for u, _ in self.string_parts])
-            counts = np.concatenate([c for _, c in self.string_parts])
-            decoded = np.array([_as_str(u) for u in uniques], dtype=object)
-            merged, inverse = np.unique(decoded, return_inverse=True)
-            sums = np.bincount(inverse.ravel(), weights=counts, minlength=len(merged))
-            names = dict(zip((str(m) for m in merged), to_exact(sums, weighted).tolist(), strict=False))
-        bad_files = {kind: self.path for kind in self.bad}
+        names = sorted(self.names)
+        exact_names = to_exact(np.array([self.names[n] for n in names], dtype=np.float64), weighted).tolist()
         return ClassCounts(
             weighted=weighted,
             ids=to_exact(self.ids, weighted),
-            names=names,
+            names=dict(zip(names, exact_names, strict=True)),
             examples=scalar_to_exact(self.examples, weighted),
             elements=scalar_to_exact(self.elements, weighted),
             records=self.records,
             bad=dict(self.bad),
-            bad_files=bad_files,
+            bad_files={kind: self.path for kind in self.bad},
             kinds=frozenset(self.kinds),
-            width=self.width if self.form == "multi_hot" else None,
+            width=self.width if self.form in _VECTORS else None,
             shards=1,
         )
-
-
-def _as_str(value) -> str:
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)

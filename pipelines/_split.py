@@ -25,8 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from balance._errors import invalid
+from balance.errors import invalid
 from pipelines._config import Shard, StatsConfig
+from pipelines._files import arrow_file as _arrow_file
+from pipelines._files import is_gzip
 
 _SCAN_BYTES = 64 << 10
 _QUOTE, _NEWLINE = ord('"'), ord("\n")  # pyarrow's default quote character
@@ -49,7 +51,6 @@ def parquet_row_groups(path: str) -> int:
     """The number of row groups of a Parquet file, from its footer."""
     import pyarrow.parquet as pq
 
-    from pipelines.readers import _arrow_file
 
     with _arrow_file(path) as handle:
         try:
@@ -60,7 +61,6 @@ def parquet_row_groups(path: str) -> int:
 
 def csv_ranges(path: str, size: int, split_bytes: int, compression: str) -> list[Shard]:
     """About ``size / split_bytes`` equal byte ranges; one whole-file shard if small or compressed."""
-    from pipelines.readers import is_gzip
 
     if size <= split_bytes or is_gzip(path, compression):
         return [Shard(path)]

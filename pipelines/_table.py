@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from balance._errors import invalid
 from balance.counting import vocabulary_counts
+from balance.errors import invalid_data
 from balance.table import WeightTable
 from pipelines._config import StatsConfig
 from pipelines.combiners import ClassCounts, from_exact
@@ -20,7 +20,7 @@ from pipelines.combiners import ClassCounts, from_exact
 def check_bad_records(counts: ClassCounts, max_bad_fraction: float) -> None:
     """Fails when bad records exceed ``max_bad_fraction`` of the records read."""
     if counts.records == 0:
-        raise invalid("input", "at least one record", "0 records",
+        raise invalid_data("input", "at least one record", "0 records",
                       hint=f"Empty input: {counts.shards} shard(s) read, all empty")
     bad = counts.total_bad()
     if bad and bad > max_bad_fraction * counts.records:
@@ -28,7 +28,7 @@ def check_bad_records(counts: ClassCounts, max_bad_fraction: float) -> None:
         detail = "; ".join(
             f"bad_{kind}: {n} record(s), e.g. in {counts.bad_files.get(kind)!r}" for kind, n in worst
         )
-        raise invalid(
+        raise invalid_data(
             "max_bad_fraction", f"at most {max_bad_fraction:g} of {counts.records} records bad",
             max_bad_fraction,
             hint=f"{bad} bad record(s) ({bad / counts.records:.4g}): {detail}. Check --label, "
@@ -42,16 +42,19 @@ def build_table(
     """Builds the ``WeightTable`` (and precomputed weights) from merged counts.
 
     Raises:
-      ValueError: empty input, too many bad records, mixed int and string
-        labels, or no labelled example at all.
+      balance.errors.InvalidDataError: an error met while reading, empty
+        input, too many bad records, mixed int and string labels, or no
+        labelled example at all.
     """
+    if counts.error is not None:
+        raise counts.error  # met while reading a shard
     check_bad_records(counts, config.max_bad_fraction)
     weighted = counts.weighted
     if counts.kinds == {"int", "string"}:
-        raise invalid("label_dtype", "labels of one type", "both int ids and strings",
+        raise invalid_data("label_dtype", "labels of one type", "both int ids and strings",
                       hint="Pass --label_dtype int (strings then count as bad records) or string")
     if counts.examples == 0:
-        raise invalid("input", "at least one valid labelled example", "none",
+        raise invalid_data("input", "at least one valid labelled example", "none",
                       hint=f"{counts.records} records read, {counts.total_bad()} bad")
     class_names = config.class_names
     label_dtype = "int"
@@ -63,7 +66,7 @@ def build_table(
         vector = from_exact(counts.ids, weighted)
         size = config.num_classes or (2 if config.task == "binary" else len(vector))
         if size == 0:
-            raise invalid("labels", "at least one labelled element", "none", hint="Pass --num_classes")
+            raise invalid_data("labels", "at least one labelled element", "none", hint="Pass --num_classes")
         vector = np.concatenate([vector, np.zeros(size - len(vector))])
     num_elements = float(vector.sum()) if config.form == "dense" else None  # as from_labels
     table = WeightTable.from_counts(

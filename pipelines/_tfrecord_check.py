@@ -12,7 +12,7 @@ import gzip
 import zlib
 
 from balance import fileio
-from balance._errors import invalid
+from balance.errors import invalid
 from pipelines._config import Shard
 
 FRAMING_BYTES = 16  # per record: uint64 length, uint32 CRC of the length, uint32 CRC of the data

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -26,16 +25,14 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from apache_beam.runners.runner import PipelineState
 
 from balance import fileio
-from balance._errors import invalid
+from balance.errors import RebalanceError, invalid
 from balance.schemes import SCHEMES
 from balance.table import TASKS, WeightTable
 from pipelines import _dask
 from pipelines._config import COMPRESSIONS, FORMATS, LABEL_DTYPES, LABEL_FORMS, StatsConfig
 from pipelines._flags import beam_parser, flags_of, refuse_unknown
-from pipelines.readers import METRICS_NAMESPACE
+from pipelines._outcome import FAILED_COUNTER, METRICS_NAMESPACE, job_failure
 from pipelines.transforms import ComputeClassStats, WriteWeightTable
-
-_ERROR = re.compile(r"(Invalid value for argument `.*?)(?: \[while running|\\n|\n|$)")
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -52,7 +49,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     add("--num_classes", type=int, help="K; ids outside [0, K) fail the job. Inferred if omitted.")
     add("--class_names", help="Comma-separated class names, in class order.")
     add("--label_form", choices=LABEL_FORMS, default="auto",
-        help="sparse (one label per example), id_lists or multi_hot (multilabel), dense "
+        help="sparse (one label per example), one_hot (a 0/1 vector per example), id_lists or "
+        "multi_hot (multilabel), dense "
         "(every element counted). auto: id_lists for multilabel, else sparse.")
     add("--label_dtype", choices=LABEL_DTYPES, default="auto")
     add("--weight", help="Example-weight feature or column, for weighted counts.")
@@ -112,11 +110,17 @@ def config_from_args(args: argparse.Namespace, read_threads: int = 1) -> StatsCo
 
 
 def job_error(err: BaseException) -> BaseException:
-    """The job's own ``ValueError`` message, whichever runner wrapped it."""
-    found = _ERROR.findall(str(err))
-    if not found:
-        return err
-    return ValueError(found[-1].replace("\\'", "'"))
+    """The job's own error if the runner raised it wrapped (in-process runners), else ``err``.
+
+    The job reports its own errors as data (see ``pipelines._outcome``), so
+    this only matters for a ``ComputeClassStats(on_error="raise")`` pipeline.
+    """
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, RebalanceError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return err
 
 
 def run(argv: Sequence[str] | None = None) -> WeightTable:
@@ -131,10 +135,11 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     options = PipelineOptions(beam_args)
     dask = _dask.resolve(args, options)  # --runner dask
     config = config_from_args(args, read_threads=_auto_read_threads(options))
-    stats = ComputeClassStats(config)
+    stats = ComputeClassStats(config, on_error="report" if _reports_metrics(options) else "raise")
     plan = stats.plan  # fails fast on an empty input, before any worker starts
     logging.getLogger(__name__).info("Counting %r in %d shard(s) of %s", config.label, len(plan.shards), plan.inputs)
     start = time.monotonic()
+    previous = fileio.read_bytes(args.output) if fileio.exists(args.output) else None
     with _dask.cluster(dask, options):
         pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
         _ = pipeline | "ComputeClassStats" >> stats | "WriteTable" >> WriteWeightTable(args.output)
@@ -148,9 +153,29 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
             _dask.close_client(result)
     if state not in (PipelineState.DONE, None):
         raise RuntimeError(f"The class-statistics job ended in state {state}")
+    counters = _counters(result)
+    _raise_reported(result, counters, previous, args.output)
     table = WeightTable.load(args.output)
-    print(summary(table, _counters(result), time.monotonic() - start, args.output))
+    print(summary(table, counters, time.monotonic() - start, args.output))
     return table
+
+
+def _raise_reported(result, counters: dict[str, int], previous: bytes | None, output: str) -> None:
+    """Raises the error the job reported (typed), or fails if it wrote no new table."""
+    failure = job_failure(result)
+    if failure is not None:
+        raise failure
+    if counters.get(FAILED_COUNTER):
+        raise RuntimeError("The class-statistics job failed on a worker and this runner does not report "
+                           "its error; see the worker log")
+    if not fileio.exists(output) or (not counters and previous == fileio.read_bytes(output)):
+        raise RuntimeError(f"The class-statistics job finished without writing a new table to {output!r}")
+
+
+def _reports_metrics(options: PipelineOptions) -> bool:
+    """False for Beam's DaskRunner, which reports no metrics. There the job's errors are raised on
+    the workers instead, and Dask hands them back pickled, with their type and fields."""
+    return "dask" not in str(options.view_as(StandardOptions).runner or "").lower()
 
 
 def _is_local(options: PipelineOptions) -> bool:

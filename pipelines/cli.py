@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from balance import SCHEMES, WeightTable
-from balance._errors import invalid
+from balance.errors import invalid
 from pipelines._flags import FlagParser, flags_of, refuse_unknown
 
 
@@ -47,13 +47,13 @@ def _show(argv: Sequence[str]) -> int:
         for name, value in (("scheme", args.scheme), ("normalize", args.normalize), ("param", args.param)):
             if value:
                 raise invalid(name, "no value for a multilabel table (it shows pos_weight per label)", value)
-        options = {"zero_count": args.zero_count}
+        scheme_params = {"zero_count": args.zero_count}
     else:
-        options = {"normalize": args.normalize, "zero_count": args.zero_count, **params}
+        scheme_params = {"normalize": args.normalize, "zero_count": args.zero_count, **params}
     scheme = args.scheme or "balanced"
-    print(format_table(table, scheme, max_rows=args.max_rows, **options))
+    print(format_table(table, scheme, scheme_params=scheme_params, max_rows=args.max_rows))
     if args.plot:
-        plot_table(table, args.plot, scheme, **options)
+        plot_table(table, args.plot, scheme, scheme_params=scheme_params)
         print(f"plot written to {args.plot}")
     return 0
 
@@ -90,7 +90,7 @@ def _merge(argv: Sequence[str]) -> int:
         table = WeightTable.merge(*parts, class_names=names)
     except ValueError as err:
         listed = ", ".join(f"[{i}] {path}" for i, path in enumerate(args.tables))
-        raise ValueError(f"{err} (tables: {listed})") from None
+        raise type(err)(f"{err} (tables: {listed})", *err.args[1:]) from None
     table.save(args.output)
     print(f"Wrote {args.output}: {len(args.tables)} tables, {table.num_examples:g} examples, "
           f"{table.num_classes} classes ({table.task}, label {table.label_key!r})")

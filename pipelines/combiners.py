@@ -20,6 +20,9 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 
+from balance.errors import RebalanceError, invalid_data
+from pipelines._outcome import first_error
+
 FIXED_POINT_BITS = 64
 BAD_KINDS = ("missing_label", "wrong_type", "wrong_shape", "unparsable", "bad_weight")
 
@@ -39,8 +42,10 @@ class ClassCounts:
       bad: bad-record counts by kind (see ``BAD_KINDS``).
       bad_files: for each bad kind, the smallest file name where it occurred.
       kinds: label kinds seen, ``"int"`` and/or ``"string"``.
-      width: multi-hot vector width seen (None if not multi-hot).
+      width: one-hot or multi-hot vector width seen (None for other forms).
       shards: number of shards read.
+      error: the job's error met while reading, carried to the last step
+        (see ``pipelines._outcome``); the first by file and record.
     """
 
     weighted: bool = False
@@ -54,6 +59,7 @@ class ClassCounts:
     kinds: frozenset = frozenset()
     width: int | None = None
     shards: int = 0
+    error: RebalanceError | None = None
 
     @property
     def scale(self) -> int:
@@ -96,7 +102,7 @@ def _add_vectors(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def merge_counts(accumulators: Iterable[ClassCounts]) -> ClassCounts:
-    """Merges accumulators; associative and commutative. Raises on a width clash."""
+    """Merges accumulators; associative and commutative. A width clash becomes ``error``."""
     merged: ClassCounts | None = None
     for acc in accumulators:
         if merged is None:
@@ -106,7 +112,7 @@ def merge_counts(accumulators: Iterable[ClassCounts]) -> ClassCounts:
             )
             continue
         if acc.weighted != merged.weighted:
-            raise ValueError("Cannot merge weighted and unweighted class counts")
+            raise TypeError("Cannot merge weighted and unweighted class counts")
         merged.ids = _add_vectors(merged.ids, acc.ids)
         for name, count in acc.names.items():
             merged.names[name] = merged.names.get(name, 0) + count
@@ -122,14 +128,14 @@ def merge_counts(accumulators: Iterable[ClassCounts]) -> ClassCounts:
         merged.kinds = merged.kinds | acc.kinds
         if acc.width is not None:
             if merged.width is not None and merged.width != acc.width:
-                # Deterministic whatever the merge order: report the two widths sorted.
+                # Carried, not raised (see pipelines._outcome); the same whatever the merge order.
                 low, high = sorted((merged.width, acc.width))
-                raise ValueError(
-                    "Invalid value for argument `labels`. Expected multi-hot vectors of one "
-                    f"length. Received: labels=vectors of length {low} and {high}. Pass "
-                    "--num_classes to count other lengths as bad records"
-                )
-            merged.width = acc.width
+                clash = invalid_data("labels", "label vectors of one length",
+                                     f"vectors of length {low} and {high}",
+                                     hint="Pass --num_classes to count other lengths as bad records")
+                merged.error = first_error(merged.error, clash)
+            merged.width = acc.width if merged.width is None else min(merged.width, acc.width)
+        merged.error = first_error(merged.error, acc.error)
     return merged if merged is not None else ClassCounts()
 
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 
 from balance import WeightTable
-from balance._errors import invalid
+from balance.errors import invalid
 from balance.recall_report import plot_recall_by_frequency
 from balance.report import format_table, plot_table
 from pipelines._flags import flags_of, refuse_unknown

@@ -23,36 +23,20 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from balance import fileio
-from balance._errors import invalid
+from balance.errors import RebalanceError, invalid
 from pipelines._arrow import arrow_labels, arrow_weights
 from pipelines._config import Shard, StatsConfig
+from pipelines._files import arrow_file as _arrow_file
+from pipelines._files import is_gzip
+from pipelines._outcome import METRICS_NAMESPACE, as_data_error
 from pipelines._shard import ShardCounter
 from pipelines._split import csv_range
 from pipelines._tfrecord_check import check_complete
 from pipelines.combiners import BAD_KINDS, ClassCounts
 
-METRICS_NAMESPACE = "tf_rebalance.class_stats"
 _DETECT_RECORDS = 1000
 _PARSERS: dict = {}
 _PARSERS_LOCK = threading.Lock()
-
-
-def _arrow_file(path: str) -> Any:
-    """A pyarrow file: native for local paths, else a ``tf.io.gfile`` handle (gs://...)."""
-    import pyarrow as pa
-
-    if not fileio.is_remote(path):
-        return pa.OSFile(path, "r")
-    return pa.PythonFile(fileio.open_binary(path), mode="r")
-
-
-def is_gzip(path: str, compression: str) -> bool:
-    """``compression`` is ``auto`` (sniff the GZIP magic bytes), ``gzip`` or ``none``."""
-    if compression != "auto":
-        return compression == "gzip"
-    with fileio.open_binary(path) as handle:
-        return handle.read(2) == b"\x1f\x8b"
 
 
 class _CountShards(beam.DoFn):
@@ -71,7 +55,7 @@ class _CountShards(beam.DoFn):
 
     def process(self, shard: Shard) -> Iterator[ClassCounts]:
         if self._config.read_threads == 1:
-            yield self._report(self.count(Shard(*shard)))
+            yield self._report(self._counts(Shard(*shard)))
             return
         self._pending.append(Shard(*shard))
         if len(self._pending) == self._config.read_threads:
@@ -93,12 +77,18 @@ class _CountShards(beam.DoFn):
         if not self._pending:
             return []
         with ThreadPoolExecutor(len(self._pending)) as pool:
-            counters = list(pool.map(self.count, self._pending))
+            counters = list(pool.map(self._counts, self._pending))
         self._pending = []
-        return [self._report(counter) for counter in counters]
+        return [self._report(counts) for counts in counters]
 
-    def _report(self, counter: ShardCounter) -> ClassCounts:
-        counts = counter.finish()
+    def _counts(self, shard: Shard) -> ClassCounts:
+        """The shard's counts; the job's own error, if one is met, travels in them (see ``_outcome``)."""
+        try:
+            return self.count(shard).finish()
+        except RebalanceError as err:
+            return ClassCounts(weighted=self._config.weighted, shards=1, error=as_data_error(err, shard.path))
+
+    def _report(self, counts: ClassCounts) -> ClassCounts:
         self._records.inc(counts.records)
         self._shards.inc()
         for kind, count in counts.bad.items():
@@ -202,7 +192,7 @@ class ReadTFRecordCounts(_CountShards):
 
     def _fast(self, shard: Shard, compression: str, parse) -> ShardCounter:
         tf = self._tf
-        counter = ShardCounter(self._config, shard.path)
+        counter = ShardCounter(self._config, shard.path, shard.skip)
 
         def sized(serialized):  # record bytes, to check the file was read to its end
             return tf.reduce_sum(tf.strings.length(serialized, unit="BYTE")), parse(serialized)
@@ -224,7 +214,7 @@ class ReadTFRecordCounts(_CountShards):
     def _careful(self, shard: Shard, compression: str, parse) -> ShardCounter:
         """Re-reads a shard that has bad records, classifying them one by one."""
         tf = self._tf
-        counter = ShardCounter(self._config, shard.path)
+        counter = ShardCounter(self._config, shard.path, shard.skip)
         records = payload = 0
         for batch in self._dataset(shard, compression).batch(self._config.batch_size):
             records += int(batch.shape[0])
@@ -292,7 +282,8 @@ class ReadCsvCounts(_CountShards):
 
     def count(self, shard: Shard) -> ShardCounter:
         pa, pa_csv, config = self._pa, self._csv, self._config
-        counter = ShardCounter(config, shard.path)
+        # A byte range of a big file does not know how many records come before it.
+        counter = ShardCounter(config, shard.path, None if shard.end >= 0 else 0)
         invalid_rows = [0]
 
         def skip_invalid(_row) -> str:
@@ -343,7 +334,11 @@ class ReadParquetCounts(_CountShards):
         config = self._config
         counter = ShardCounter(config, shard.path)
         with _arrow_file(shard.path) as handle:
-            parquet = self._pq.ParquetFile(handle)
+            try:
+                parquet = self._pq.ParquetFile(handle)
+            except Exception as err:  # noqa: BLE001 (pyarrow raises several types)
+                raise invalid("input", "readable Parquet files", shard.path, hint=str(err)) from None
+            counter.first_record = sum(parquet.metadata.row_group(i).num_rows for i in range(shard.row_group))
             names = set(parquet.schema_arrow.names)
             if config.label not in names:
                 counter.add_bad("missing_label", parquet.metadata.row_group(shard.row_group).num_rows)

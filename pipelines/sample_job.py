@@ -32,9 +32,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineState
 
 from balance import fileio
-from balance._errors import invalid
+from balance.errors import invalid
 from balance.table import WeightTable
-from pipelines._config import StatsConfig, plan_inputs
+from pipelines._config import StatsConfig
+from pipelines._plan import plan_inputs
 from pipelines._sample_read import METRICS_NAMESPACE, SOURCE, sampler_for
 from pipelines._sample_write import (
     SOURCE_TABLE_NAME,

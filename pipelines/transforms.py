@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from balance.errors import RebalanceError, invalid_choice
 from balance.table import WeightTable
-from pipelines._config import Plan, StatsConfig, plan_inputs
+from pipelines._config import StatsConfig
 from pipelines._dask import one_task_per_shard
+from pipelines._outcome import report
+from pipelines._plan import Plan, plan_inputs
 from pipelines._table import build_table
-from pipelines.combiners import CountCombineFn
+from pipelines.combiners import ClassCounts, CountCombineFn
 from pipelines.readers import reader_for
+
+ON_ERROR = ("raise", "report")
 
 
 class ComputeClassStats(beam.PTransform):
@@ -26,15 +31,23 @@ class ComputeClassStats(beam.PTransform):
     Shards (files, Parquet row groups, CSV byte ranges, TFDS file slices) are
     spread over the workers, one task each; each is read and counted with vectorised readers, and the partial
     counts are merged by ``CountCombineFn``. The last step validates the
-    counts (bad records, empty input) and fails the pipeline on error.
+    counts (bad records, empty input) and, on error, fails the pipeline with a
+    ``balance.errors`` error (``on_error="raise"``) or reports that error in
+    the job's metrics and emits no table (``on_error="report"``, what
+    ``pipelines.class_stats.run`` uses to raise it, typed, in the caller:
+    see ``pipelines._outcome``).
 
     Args:
       config: what to read and count.
+      on_error: ``"raise"`` (default) or ``"report"``.
     """
 
-    def __init__(self, config: StatsConfig) -> None:
+    def __init__(self, config: StatsConfig, *, on_error: str = "raise") -> None:
         super().__init__()
+        if on_error not in ON_ERROR:
+            raise invalid_choice("on_error", ON_ERROR, on_error)
         self._config = config
+        self._on_error = on_error
         self._plan: Plan | None = None
 
     @property
@@ -55,8 +68,17 @@ class ComputeClassStats(beam.PTransform):
             | "ListShards" >> beam.Create(shards)
             | "CountShards" >> beam.ParDo(reader_for(config))
             | "MergeCounts" >> beam.CombineGlobally(CountCombineFn(config.weighted))
-            | "BuildTable" >> beam.Map(build_table, config, inputs, fingerprint)
+            | "BuildTable" >> beam.FlatMap(_build, config, inputs, fingerprint, self._on_error)
         )
+
+
+def _build(counts: ClassCounts, config: StatsConfig, inputs, fingerprint: str, on_error: str):
+    try:
+        yield build_table(counts, config, inputs, fingerprint)
+    except RebalanceError as err:
+        if on_error == "raise":
+            raise
+        report(err)
 
 
 def _save(table: WeightTable, path: str) -> str:

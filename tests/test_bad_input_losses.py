@@ -59,8 +59,14 @@ def test_loss_constructor_arguments(build, match):
 @pytest.mark.parametrize("build, match", [
     (lambda: L.WeightedSparseCategoricalCrossentropy.from_table(TABLE, "balancd"), r"Received: scheme='balancd'"),
     (lambda: L.WeightedSparseCategoricalCrossentropy.from_table([1, 2]), r"`table`. .*Received: table='list'"),
-    (lambda: L.WeightedSparseCategoricalCrossentropy.from_table(TABLE, beta=0.9),
+    (lambda: L.WeightedSparseCategoricalCrossentropy.from_table(TABLE, scheme_params={"beta": 0.9}),
      r"`beta`. Expected one of the parameters of scheme 'balanced'"),
+    # A scheme option among the loss's own options is refused, pointing at scheme_params.
+    (lambda: L.WeightedSparseCategoricalCrossentropy.from_table(TABLE, "effective_number", beta=0.9),
+     r"`beta`. Expected no such option of WeightedSparseCategoricalCrossentropy.*scheme_params=\{'beta': 0.9\}"),
+    (lambda: L.CategoricalFocalCrossentropy.from_table(TABLE, "power", alpha=0.5), r"scheme_params=\{'alpha': 0.5\}"),
+    (lambda: L.WeightedSparseCategoricalCrossentropy.from_table(TABLE, scheme_params="beta=0.9"),
+     r"`scheme_params`. Expected a dict of scheme options"),
     (lambda: L.WeightedSparseCategoricalCrossentropy.from_table(
         WeightTable.from_labels(np.array([[1, 0], [0, 1]]), task="multilabel")), r"`table`. .*'multilabel'"),
     (lambda: L.LogitAdjustedSparseCategoricalCrossentropy.from_table(TABLE, tau="1"), r"Received: tau='1'"),

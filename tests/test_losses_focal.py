@@ -105,7 +105,7 @@ def test_focal_from_table():
     loss = losses.SparseCategoricalFocalCrossentropy.from_table(table, gamma=1.0, from_logits=True)
     np.testing.assert_allclose(loss.alpha, table.class_weights("balanced"), rtol=1e-6)
     assert loss.gamma == 1.0 and loss.from_logits
-    cat = losses.CategoricalFocalCrossentropy.from_table(table, "power", alpha=0.5)
+    cat = losses.CategoricalFocalCrossentropy.from_table(table, "power", scheme_params={"alpha": 0.5})
     np.testing.assert_allclose(cat.alpha, table.class_weights("power", alpha=0.5), rtol=1e-6)
     multilabel = WeightTable.from_counts([10, 30], task="multilabel", num_examples=40)
     binary = losses.BinaryFocalCrossentropy.from_table(multilabel)

@@ -127,14 +127,14 @@ def test_story_4_scaling_logits_by_weights_is_not_the_weighted_loss():
 def test_story_1_from_table_normalisations():
     table = WeightTable.from_counts([198, 436, 710, 272])
     inverse = losses.WeightedSparseCategoricalCrossentropy.from_table(
-        table, "inverse", normalize="sum_to_one", from_logits=True
+        table, "inverse", scheme_params={"normalize": "sum_to_one"}, from_logits=True
     )
     assert inverse.from_logits
     np.testing.assert_allclose(sum(inverse.class_weights), 1.0, rtol=1e-6)
     expected = (1 / table.counts) / (1 / table.counts).sum()
     np.testing.assert_allclose(inverse.class_weights, expected, rtol=1e-6)
     to_k = losses.WeightedCategoricalCrossentropy.from_table(
-        table, "inverse", normalize="sum_to_num_classes"
+        table, "inverse", scheme_params={"normalize": "sum_to_num_classes"}
     )
     assert isinstance(to_k, losses.WeightedCategoricalCrossentropy)
     np.testing.assert_allclose(sum(to_k.class_weights), 4.0, rtol=1e-6)
@@ -143,7 +143,7 @@ def test_story_1_from_table_normalisations():
 def test_class_balanced_loss_is_effective_number_scheme():
     table = WeightTable.from_counts([5000, 500, 50, 5])
     loss = losses.WeightedSparseCategoricalCrossentropy.from_table(
-        table, "effective_number", beta=0.999
+        table, "effective_number", scheme_params={"beta": 0.999}
     )
     beta, n = 0.999, table.counts
     raw = (1 - beta) / (1 - beta**n)

@@ -9,6 +9,7 @@ import pickle
 import numpy as np
 import pytest
 
+from balance.errors import InvalidDataError
 from balance.table import WeightTable
 from pipelines._config import StatsConfig
 from pipelines._shard import ShardCounter
@@ -119,8 +120,11 @@ def test_multi_hot_width_clash_fails_in_any_order():
     a.add(np.array([1, 0, 1]), np.array([3]))
     b.add(np.array([1, 0]), np.array([2]))
     for pair in ([a.finish(), b.finish()], [b.finish(), a.finish()]):
-        with pytest.raises(ValueError, match="length 2 and 3"):
-            combine_merged(CountCombineFn(), pair, 2)
+        merged = combine_merged(CountCombineFn(), pair, 2)
+        # Carried to the last step as data (so multi-process runners report it typed), then raised.
+        assert isinstance(merged.error, InvalidDataError)
+        with pytest.raises(InvalidDataError, match="length 2 and 3"):
+            build_table(merged, config, ["x"], "sha256:0")
 
 
 def test_accumulator_is_small_and_table_matches_from_labels():

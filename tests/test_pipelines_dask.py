@@ -21,7 +21,8 @@ import pytest
 from _pipelines_data import example, same_counts, write_csv, write_parquet, write_tfrecords
 
 from balance.table import WeightTable
-from pipelines._config import Shard, StatsConfig, plan_inputs
+from pipelines._config import Shard, StatsConfig
+from pipelines._plan import plan_inputs
 from pipelines.class_stats import run
 from pipelines.readers import ReadCsvCounts
 

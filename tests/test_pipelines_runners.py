@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from _pipelines_data import example, write_parquet, write_tfrecords
 
+from balance.errors import InvalidDataError
 from balance.table import WeightTable
 from pipelines._config import StatsConfig
 from pipelines.class_stats import run
@@ -96,10 +97,13 @@ def test_portable_runner_on_local_job_service(dataset, in_process, job_service):
 
 def test_portable_runner_reports_job_errors(dataset, job_service, tmp_path):
     output = tmp_path / "t.json"
-    with pytest.raises(ValueError, match=r"class ids in \[0, 3\). Received: labels=\d+. Found in file"):
+    # The worker runs in another process, yet the caller gets the job's own error, typed, with its place.
+    with pytest.raises(InvalidDataError, match=r"class ids in \[0, 3\). Received: labels=\d+. Found in file") as info:
         run(["--input", str(dataset[0] / "d" / "*"), "--num_classes", "3", "--output", str(output),
              "--runner=PortableRunner", f"--job_endpoint={job_service}",
              "--environment_type=LOOPBACK"])
+    assert info.value.path.startswith(str(dataset[0] / "d")) and isinstance(info.value.record, int)
+    assert f"Found in file {info.value.path!r}, record {info.value.record}" in str(info.value)
     assert not output.exists()
 
 

@@ -148,6 +148,6 @@ def test_prior_and_log_prior():
 
 def test_keras_class_weight_covers_every_class():
     table = WeightTable.from_counts({0: 5.0, 3: 10.0}, num_classes=4)
-    weights = table.keras_class_weight("balanced", zero_count="zero")
+    weights = table.keras_class_weight("balanced", scheme_params={"zero_count": "zero"})
     assert sorted(weights) == [0, 1, 2, 3] and all(isinstance(v, float) for v in weights.values())
     assert weights[1] == 0.0

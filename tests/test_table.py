@@ -36,7 +36,7 @@ def test_json_round_trip_through_ram_filesystem():
 
 
 def test_precomputed_weights_round_trip(tmp_path):
-    table = WeightTable.from_counts([10.0, 1.0]).with_precomputed("effective_number", beta=0.9)
+    table = WeightTable.from_counts([10.0, 1.0]).with_precomputed("effective_number", scheme_params={"beta": 0.9})
     path = table.save(str(tmp_path / "t.json"))
     loaded = WeightTable.load(path)
     assert loaded.precomputed["scheme"] == "effective_number"
@@ -182,14 +182,26 @@ def test_to_keras_class_weight_accepts_what_users_have():
     assert to_keras_class_weight({np.int64(1): 2, "0": 1}) == {0: 1.0, 1: 2.0}
 
 
-def test_keras_class_weight_trains_a_model():
+def test_keras_class_weight_weights_the_gradient_as_computed_by_hand():
+    # One full-batch SGD step from zero weights: softmax gives p = 1/2 everywhere, so the
+    # bias gradient is mean_i w[y_i] * (1/2 - onehot(y_i)). Balanced weights give both
+    # classes the same total pull (60 * 64/120 = 4 * 64/8 = 32), so the bias stays 0;
+    # unweighted, the 60 negatives pull it towards class 0.
     x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
     y = np.array([0] * 60 + [1] * 4)
     table = WeightTable.from_labels(y)
-    model = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(2)])
-    model.compile("sgd", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    history = model.fit(x, y, class_weight=table.keras_class_weight(), epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
+    class_weight = table.keras_class_weight()
+    assert class_weight == pytest.approx({0: 64 / 120, 1: 64 / 8})
+    for weights in (class_weight, None):
+        model = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(2, kernel_initializer="zeros")])
+        model.compile(tf.keras.optimizers.SGD(learning_rate=1.0),
+                      tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        history = model.fit(x, y, class_weight=weights, batch_size=64, epochs=1, shuffle=False, verbose=0)
+        w = np.array([1.0 if weights is None else weights[int(c)] for c in y])
+        grad = np.mean(w[:, None] * (0.5 - np.eye(2)[y]), axis=0)
+        np.testing.assert_allclose(model.layers[0].bias.numpy(), -grad, atol=1e-6)
+        np.testing.assert_allclose(history.history["loss"][0], np.log(2) * w.mean(), rtol=1e-5)
+    np.testing.assert_allclose(-grad, [0.4375, -0.4375])  # the last (unweighted) run moved the bias
 
 
 # ----------------------------------------------------------------- bad input

@@ -18,11 +18,35 @@ RNG = np.random.default_rng(0)
 
 
 def fit(model, ds, loss, steps=None):
+    """Trains on the rebalanced dataset, then checks that Keras's loss on one of its batches is the
+    loss computed by hand with that batch's weights (so the weights reach the loss, broadcast per
+    example, token or label as intended)."""
     model.compile(optimizer="adam", loss=loss)
     history = model.fit(ds, epochs=2, steps_per_epoch=steps, verbose=0)
-    losses = history.history["loss"]
-    assert len(losses) == 2 and np.all(np.isfinite(losses))
-    return losses
+    assert np.all(np.isfinite(history.history["loss"]))
+    batch = next(iter(ds))
+    keras_loss = model.evaluate(tf.data.Dataset.from_tensors(batch), verbose=0)
+    np.testing.assert_allclose(keras_loss, hand_loss(loss, model, *batch), rtol=1e-4)
+    return history.history["loss"]
+
+
+def hand_loss(loss, model, x, y, weights=None):
+    """``sum(w * loss) / number of losses``, Keras's ``sum_over_batch_size``, in numpy."""
+    logits = np.asarray(model(x), dtype=np.float64)
+    y = np.asarray(y)
+    if isinstance(loss, keras.losses.BinaryCrossentropy):
+        y = y.reshape(logits.shape).astype(np.float64)
+        per = np.maximum(logits, 0) - logits * y + np.log1p(np.exp(-np.abs(logits)))
+        per = per.mean(axis=-1)
+    else:
+        log_p = logits - np.log(np.sum(np.exp(logits - logits.max(-1, keepdims=True)), -1, keepdims=True)) \
+            - logits.max(-1, keepdims=True)
+        if isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
+            per = -np.take_along_axis(log_p, y.reshape(log_p.shape[:-1] + (1,)).astype(int), -1)[..., 0]
+        else:
+            per = -np.sum(y * log_p, axis=-1)
+    w = np.ones_like(per) if weights is None else np.asarray(weights, np.float64).reshape(per.shape)
+    return np.sum(w * per) / per.size
 
 
 def dense_model(inputs, units, shape=None):

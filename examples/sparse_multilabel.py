@@ -1,4 +1,4 @@
-"""Story 3: thirty sparse binary labels, noisy features.
+"""thirty sparse binary labels, noisy features.
 
 About one positive per row (rate ~1/30), and the feature that reflects a
 positive label fires only 10% of the time. Plain binary cross-entropy learns to
@@ -14,7 +14,7 @@ The same weights can come from the tf.data layer instead of the loss:
 per-label weight for labels shaped (B, 30, 1) (Keras's binary cross-entropy averages
 over the last axis before applying sample_weight, hence the trailing axis).
 
-Run: python examples/story3_sparse_multilabel.py [--smoke]
+Run: python examples/sparse_multilabel.py [--smoke]
 """
 
 import argparse
@@ -92,6 +92,7 @@ def main(argv=None):
     print(f"OK: recall rises from {plain:.3f} to {results['pos_weight loss']:.3f} with the table's "
           f"pos_weight in the loss, and to {results['pos_weight via tf.data']:.3f} with the same "
           "weights attached by tf.data.")
+    return results
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Story 2: Keras `class_weight` done right.
+"""Keras `class_weight` done right.
 
 The traps, each answered in a line or two:
 
@@ -9,7 +9,7 @@ The traps, each answered in a line or two:
 * other formulas: n/n_c, max/n_c, the log-smoothed rule with mu=0.15;
 * per-timestep weights for sequence labels (B, T), where Keras's class_weight fails.
 
-Run: python examples/story2_keras_class_weight.py [--smoke]
+Run: python examples/keras_class_weight.py [--smoke]
 """
 
 import argparse
@@ -22,7 +22,7 @@ from sklearn.utils.class_weight import compute_class_weight
 import balance
 from balance import WeightTable, to_keras_class_weight
 
-STORY_COUNTS = {0: 2813, 1: 78, 2: 2814, 3: 78, 4: 7914, 5: 248, 6: 7914, 7: 248}
+ASKED_COUNTS = {0: 2813, 1: 78, 2: 2814, 3: 78, 4: 7914, 5: 248, 6: 7914, 7: 248}
 
 
 def make_data(rng, counts=(3000, 600, 120, 40), dims=8, separation=0.7):
@@ -95,12 +95,12 @@ def main(argv=None):
     except ValueError as err:
         print("'auto' refused:", err)
 
-    # 5. The formulas users ask for, on the story's own counts.
-    story = WeightTable.from_counts(STORY_COUNTS)
-    n_over_count = story.num_examples * story.class_weights("inverse", normalize="none")
-    log_smoothed = story.keras_class_weight("log_smoothed", mu=0.15)
+    # 5. The formulas users ask for, on the counts of the question.
+    asked = WeightTable.from_counts(ASKED_COUNTS)
+    n_over_count = asked.num_examples * asked.class_weights("inverse", normalize="none")
+    log_smoothed = asked.keras_class_weight("log_smoothed", scheme_params={"mu": 0.15})
     print("n / n_c:       ", [round(float(w), 2) for w in n_over_count])
-    print("max / n_c:     ", [round(float(w), 2) for w in story.class_weights("max_over_count")])
+    print("max / n_c:     ", [round(float(w), 2) for w in asked.class_weights("max_over_count")])
     print("log-smoothed:  ", {c: round(w, 4) for c, w in log_smoothed.items()})
     assert {c: round(w, 4) for c, w in log_smoothed.items()} == {
         0: 1.0, 1: 3.7498, 2: 1.0, 3: 3.7498, 4: 1.0, 5: 2.5931, 6: 1.0, 7: 2.5931}
@@ -122,6 +122,7 @@ def main(argv=None):
 
     assert scores["class_weight (balanced)"] > scores["plain"] + 0.02, scores
     print("OK: class_weight from the table beats plain training on balanced accuracy.")
+    return scores
 
 
 if __name__ == "__main__":

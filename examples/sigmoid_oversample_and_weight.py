@@ -1,4 +1,4 @@
-"""Story 5: sigmoid loss, 95% negatives vs 5% positives.
+"""sigmoid loss, 95% negatives vs 5% positives.
 
 The user passed a *scalar* weight to the sigmoid loss and saw no change: a
 scalar only rescales the loss, like the learning rate. What works:
@@ -11,7 +11,7 @@ scalar only rescales the loss, like the learning rate. What works:
   weights for what the sampler already did, so the weighted mix is exactly the
   target.
 
-Run: python examples/story5_sigmoid_both.py [--smoke]
+Run: python examples/sigmoid_oversample_and_weight.py [--smoke]
 """
 
 import argparse
@@ -109,6 +109,7 @@ def main(argv=None):
     assert exact_run[1] > plain[1] + 0.2, results      # rebalancing finds the positives
     assert naive[2] < exact_run[2] - 0.1, results      # and over-correcting loses the negatives
     print("OK: the exact composition hits the target mix; the naive combination over-corrects.")
+    return results
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Story 4: binary, 500k negatives vs 31k positives (scaled down 10x here).
+"""binary, 500k negatives vs 31k positives (scaled down 10x here).
 
 A popular answer multiplies the *logits* by class weights. That is wrong:
 log(sum_j exp(w * x_j)) is not w * log(sum_j exp(x_j)), so it is not the
@@ -6,7 +6,7 @@ weighted loss, and the network can partly undo it by learning other logits.
 The correct approach multiplies each example's *loss* by its class's weight:
 per-example weights gathered from the labels.
 
-Run: python examples/story4_binary_weights.py [--smoke]
+Run: python examples/binary_weights.py [--smoke]
 """
 
 import argparse
@@ -93,6 +93,7 @@ def main(argv=None):
     assert right_recall > recalls["plain"][0] + 0.15, recalls
     assert right_recall > recalls["multiply the logits (wrong)"][0] + 0.15, recalls
     print("OK: per-example weights raise recall on the small class; multiplying the logits falls far short.")
+    return recalls
 
 
 if __name__ == "__main__":

@@ -1,0 +1,112 @@
+"""The weight table on disk: JSON, its schema version, reading and writing.
+
+``WeightTable.to_dict``/``from_dict``/``to_json``/``from_json``/``save``/``load``
+call these functions; they take the class as an argument so that this module
+does not import ``balance.table`` (which imports it).
+
+Format version 1 (a JSON object)::
+
+  {"format_version": 1, "task": "multiclass",
+   "label": {"key": "label", "dtype": "int"}, "num_classes": 3,
+   "class_names": null, "counts": [..], "num_examples": 1000.0,
+   "num_elements": null, "provenance": {..}, "precomputed": null}
+
+A reader refuses any other version first, since the version decides what the
+other fields mean, and refuses unknown fields rather than ignoring them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from balance import fileio
+from balance._table_fields import check_label_field, check_path, json_numbers, parse_constant
+from balance.errors import InvalidTableError, invalid
+
+FORMAT_VERSION = 1
+REQUIRED_FIELDS = ("format_version", "task", "counts", "num_examples")
+FIELDS = REQUIRED_FIELDS + ("label", "num_classes", "class_names", "num_elements", "provenance", "precomputed")
+
+
+def to_dict(table: Any) -> dict[str, Any]:
+    return {
+        "format_version": table.format_version,
+        "task": table.task,
+        "label": {"key": table.label_key, "dtype": table.label_dtype},
+        "num_classes": table.num_classes,
+        "class_names": list(table.class_names) if table.class_names is not None else None,
+        "counts": table.counts.tolist(),
+        "num_examples": table.num_examples,
+        "num_elements": table.num_elements,
+        "provenance": dict(table.provenance),
+        "precomputed": table.precomputed,
+    }
+
+
+def from_dict(cls: type, data: Mapping[str, Any]) -> Any:
+    if not isinstance(data, Mapping):
+        raise invalid("table", "a JSON object", type(data).__name__)
+    # The version decides what the other fields mean, so it is checked first.
+    if data.get("format_version") != FORMAT_VERSION or isinstance(data["format_version"], (bool, float)):
+        raise invalid(
+            "format_version", f"{FORMAT_VERSION}", data.get("format_version", "missing"),
+            hint="The table was written by an incompatible version of tf-rebalance",
+        )
+    for key in REQUIRED_FIELDS:
+        if key not in data:
+            raise invalid(key, "a field of the table", "missing")
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise invalid(unknown[0], f"only the fields {list(FIELDS)}", data[unknown[0]])
+    label = check_label_field(data.get("label") or {})
+    return cls(
+        task=data["task"],
+        counts=json_numbers("counts", data["counts"]),
+        num_examples=data["num_examples"],
+        num_classes=data.get("num_classes"),
+        class_names=data.get("class_names"),
+        label_key=label.get("key"),
+        label_dtype=label.get("dtype", "int"),
+        num_elements=data.get("num_elements"),
+        provenance=data.get("provenance") or {},
+        precomputed=data.get("precomputed"),
+        format_version=data["format_version"],
+    )
+
+
+def to_json(table: Any) -> str:
+    return json.dumps(to_dict(table), indent=2, allow_nan=False) + "\n"
+
+
+def from_json(cls: type, text: str, source: str = "<string>") -> Any:
+    try:
+        data = json.loads(text, parse_constant=parse_constant)
+    except ValueError as err:
+        raise InvalidTableError(f"Invalid weight table {source}: not valid JSON ({err})", source=source) from None
+    try:
+        return from_dict(cls, data)
+    except ValueError as err:
+        raise InvalidTableError(f"Invalid weight table {source}: {err}", source=source) from None
+
+
+def save(table: Any, path: str) -> str:
+    check_path("path", path)
+    if fileio.isdir(path):
+        raise invalid("path", "a file path for the table (not a directory)", path)
+    fileio.write_text_atomically(path, to_json(table))
+    return path
+
+
+def load(cls: type, path: str) -> Any:
+    check_path("path", path)
+    if not fileio.exists(path) or fileio.isdir(path):
+        raise invalid("path", "an existing weight table file", path)
+    raw = fileio.read_bytes(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InvalidTableError(f"Invalid weight table {path!r}: not valid JSON (not UTF-8: {err})",
+                                source=repr(path)) from None
+    return from_json(cls, text, source=repr(path))

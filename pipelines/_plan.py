@@ -1,0 +1,116 @@
+"""Input planning: the input patterns (or a TFDS split) -> a sorted list of shards.
+
+``plan_inputs`` expands the patterns into ``Shard``s (Parquet row groups and
+CSV byte ranges, see ``pipelines._split``) and a fingerprint of the input files
+(paths and sizes). It runs once, where the pipeline is constructed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from balance import fileio
+from balance.errors import invalid
+from pipelines._config import GLOB_CHARS, Shard, StatsConfig
+from pipelines._split import split_shards
+
+
+class Plan(NamedTuple):
+    """Resolved inputs: the config (completed from TFDS), shards, provenance."""
+
+    config: StatsConfig
+    shards: tuple[Shard, ...]
+    inputs: tuple[str, ...]
+    fingerprint: str
+
+
+def _expand(pattern: str) -> list[str]:
+    if any(c in pattern for c in GLOB_CHARS):
+        return [p for p in fileio.glob(pattern) if not fileio.isdir(p)]
+    if fileio.isdir(pattern):
+        names = sorted(fileio.listdir(pattern))
+        base = pattern.rstrip("/")
+        return [
+            f"{base}/{n}" for n in names
+            if not n.startswith((".", "_")) and not fileio.isdir(f"{base}/{n}")
+        ]
+    return [pattern] if fileio.exists(pattern) else []
+
+
+def split_patterns(patterns: Sequence[str]) -> tuple[str, ...]:
+    """Flattens comma-separated lists of patterns."""
+    return tuple(p.strip() for item in patterns for p in item.split(",") if p.strip())
+
+
+def fingerprint(shards: Sequence[Shard], sizes: Sequence[int]) -> str:
+    """sha256 over sorted paths, sizes and slices: stable across runners."""
+    digest = hashlib.sha256()
+    for shard, size in sorted(zip(shards, sizes, strict=False)):
+        digest.update(f"{shard.path}\t{size}\t{shard.skip}\t{shard.take}\n".encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def plan_inputs(config: StatsConfig) -> Plan:
+    """Expands the inputs into sorted shards; fails clearly when there are none."""
+    if config.format == "tfds":
+        return _plan_tfds(config)
+    patterns = split_patterns(config.input)
+    if not patterns:
+        raise invalid("input", "at least one file pattern", list(config.input))
+    paths: set[str] = set()
+    for pattern in patterns:
+        matched = _expand(pattern)
+        if not matched:
+            raise invalid("input", "a file, directory or glob matching at least one file", pattern,
+                          hint="Empty input: nothing to count")
+        paths.update(matched)
+    files = tuple(Shard(p) for p in sorted(paths))
+    sizes = [fileio.size(s.path) for s in files]
+
+    return Plan(config, split_shards(config, files, sizes), patterns, fingerprint(files, sizes))
+
+
+def _plan_tfds(config: StatsConfig) -> Plan:
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(config.tfds_name, data_dir=config.tfds_data_dir)
+        split = builder.info.splits[config.tfds_split]
+    except Exception as err:  # noqa: BLE001 (TFDS raises many types; report them uniformly)
+        raise invalid("tfds_name", "a prepared TFDS dataset and split in tfds_data_dir",
+                      f"{config.tfds_name}[{config.tfds_split}] in {config.tfds_data_dir}",
+                      hint=f"{type(err).__name__}: {err}") from None
+    file_format = str(getattr(builder.info, "file_format", "tfrecord") or "tfrecord").lower()
+    if "tfrecord" not in file_format:
+        raise invalid("tfds_name", "a dataset prepared as TFRecord", file_format)
+    updates: dict = {}
+    feature = _tfds_feature(builder.info.features, config.label)
+    if isinstance(feature, tfds.features.ClassLabel):
+        if config.num_classes not in (None, feature.num_classes):
+            raise invalid("num_classes", f"{feature.num_classes} (the ClassLabel's)", config.num_classes)
+        updates = {"num_classes": feature.num_classes, "class_names": tuple(feature.names),
+                   "label_dtype": "int"}
+    shards = tuple(
+        Shard(str(fi.filename), skip=int(fi.skip), take=int(fi.take))
+        for fi in split.file_instructions
+    )
+    if not shards:
+        raise invalid("tfds_split", "a split with at least one file", config.tfds_split)
+    sizes = [fileio.size(s.path) for s in shards]
+    inputs = (f"tfds:{config.tfds_name}/{config.tfds_split}@{builder.data_dir}",)
+    return Plan(dataclasses.replace(config, **updates), tuple(sorted(shards)), inputs,
+                fingerprint(shards, sizes))
+
+
+def _tfds_feature(features, key: str):
+    node = features
+    for part in key.split("/"):
+        try:
+            node = node[part]
+        except (KeyError, TypeError):
+            raise invalid("label", f"a feature of the TFDS dataset ({sorted(features.keys())})",
+                          key) from None
+    return node

@@ -291,7 +291,7 @@ def main(argv=None) -> int:
             base_bare = base_bare or rate
             base_cpu = base_cpu if name != "plain" else cpu_rate
             base_fit = base_fit or fit_rate
-            copies = max_copies(build().take(50) if name == REJECTION else build())
+            copies = max_copies(build().take(2) if name == REJECTION else build())
             rows.append((shape, name, rate, rate / base_bare if rate else None,
                          cpu_rate / base_cpu if cpu_rate else None,
                          fit_rate, fit_rate / base_fit if fit_rate else None, l1, copies))

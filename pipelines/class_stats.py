@@ -17,7 +17,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
@@ -249,18 +249,23 @@ def _number(value: float) -> str:
     return f"{int(value):,}" if float(value).is_integer() else f"{value:,.6g}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point: errors become one line on stderr and exit code 1."""
+def run_as_command(job: Callable[[Sequence[str] | None], object], argv: Sequence[str] | None) -> int:
+    """Runs a Beam job's ``run(argv)`` for the command line: errors become one line on stderr and exit code 1."""
     logging.getLogger().setLevel(logging.INFO)
     # Beam logs one INFO line per string type hint it meets (our modules use
     # postponed annotations); they say nothing to the user.
     logging.getLogger("apache_beam.typehints.native_type_compatibility").setLevel(logging.WARNING)
     try:
-        run(argv)
+        job(argv)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point of the stats job."""
+    return run_as_command(run, argv)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ from pipelines._sampling import (
     load_target,
     negative_keep,
 )
-from pipelines.class_stats import _auto_read_threads, _local_runner, config_from_args, job_error
+from pipelines.class_stats import _auto_read_threads, _local_runner, config_from_args, job_error, run_as_command
 from pipelines.class_stats import build_parser as stats_parser
 from pipelines.combiners import CountCombineFn
 from pipelines.transforms import ComputeClassStats, WriteWeightTable
@@ -283,15 +283,8 @@ def _far_from_expected(table: WeightTable, source: WeightTable, keep) -> str | N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point: errors become one line on stderr and exit code 1."""
-    logging.getLogger().setLevel(logging.INFO)
-    logging.getLogger("apache_beam.typehints.native_type_compatibility").setLevel(logging.WARNING)
-    try:
-        run(argv)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    """Command-line entry point of the sample job; see ``class_stats.run_as_command``."""
+    return run_as_command(run, argv)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,11 @@ def as_data_error(err: errors.RebalanceError, path: str) -> errors.RebalanceErro
     return errors.InvalidDataError(str(err), path=path)
 
 
+def for_label(err: errors.RebalanceError, label: str) -> errors.RebalanceError:
+    """The same error (type and fields), its message prefixed with the label it is about (one of several)."""
+    return type(err)(f"Label {label!r}: {err}", *err.args[1:])
+
+
 def first_error(a: errors.RebalanceError | None, b: errors.RebalanceError | None) -> errors.RebalanceError | None:
     """The one of two errors to report: the first by (file, record, message); None if both are None."""
     found = [e for e in (a, b) if e is not None]

@@ -5,98 +5,34 @@
 * CSV: ``pyarrow.csv.open_csv`` streaming only the label (and weight) column.
 * Parquet: ``pyarrow.parquet`` per row group, only the needed columns.
 
-Each DoFn emits one ``ClassCounts`` per shard. Heavy imports happen in
-``setup()``; the DoFns carry only a ``StatsConfig``, so they pickle without
-``save_main_session``. Bad records are counted, with Beam metrics counters.
+Each DoFn emits one ``ClassCounts`` per shard. Given several label configs
+(``heads``, see ``pipelines._heads``), a DoFn reads the shard once, parses every
+label feature or column in the same step and emits a tuple of ``ClassCounts``,
+one per label. Heavy imports happen in ``setup()``; the DoFns carry only
+``StatsConfig`` values, so they pickle without ``save_main_session``. Bad
+records are counted (per label), with Beam metrics counters.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import apache_beam as beam
 import numpy as np
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
 
-from balance.errors import RebalanceError, invalid
+from balance.errors import invalid
 from pipelines._arrow import arrow_labels, arrow_weights
 from pipelines._config import Shard, StatsConfig
+from pipelines._count_base import CountShards as _CountShards
 from pipelines._files import arrow_file as _arrow_file
 from pipelines._files import is_gzip
-from pipelines._outcome import METRICS_NAMESPACE, as_data_error
 from pipelines._shard import ShardCounter
 from pipelines._split import csv_range
 from pipelines._tfrecord_check import check_complete
-from pipelines.combiners import BAD_KINDS, ClassCounts
 
 _DETECT_RECORDS = 1000
 _PARSERS: dict = {}
 _PARSERS_LOCK = threading.Lock()
-
-
-class _CountShards(beam.DoFn):
-    """Base: one ``ClassCounts`` per shard, plus metrics counters."""
-
-    def __init__(self, config: StatsConfig) -> None:
-        self._config = config
-
-    def setup(self) -> None:
-        self._records = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "records")
-        self._shards = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "shards")
-        self._bad = {k: beam.metrics.Metrics.counter(METRICS_NAMESPACE, f"bad_{k}") for k in BAD_KINDS}
-
-    def start_bundle(self) -> None:
-        self._pending: list[Shard] = []
-
-    def process(self, shard: Shard) -> Iterator[ClassCounts]:
-        if self._config.read_threads == 1:
-            yield self._report(self._counts(Shard(*shard)))
-            return
-        self._pending.append(Shard(*shard))
-        if len(self._pending) == self._config.read_threads:
-            yield from self._read_pending()
-
-    def finish_bundle(self) -> Iterator[WindowedValue]:
-        for counts in self._read_pending():
-            yield WindowedValue(counts, MIN_TIMESTAMP, (GlobalWindow(),))
-
-    def _read_pending(self) -> list[ClassCounts]:
-        """Reads up to ``read_threads`` shards concurrently.
-
-        The in-process runner hands a DoFn a whole bundle on one thread; the
-        native readers (tf.data, pyarrow) release the GIL, so reading a few
-        shards at once uses the worker's cores. At most ``read_threads``
-        partial counts are held at a time, so memory stays O(classes).
-        Errors propagate from ``map``; metrics are reported from this thread.
-        """
-        if not self._pending:
-            return []
-        with ThreadPoolExecutor(len(self._pending)) as pool:
-            counters = list(pool.map(self._counts, self._pending))
-        self._pending = []
-        return [self._report(counts) for counts in counters]
-
-    def _counts(self, shard: Shard) -> ClassCounts:
-        """The shard's counts; the job's own error, if one is met, travels in them (see ``_outcome``)."""
-        try:
-            return self.count(shard).finish()
-        except RebalanceError as err:
-            return ClassCounts(weighted=self._config.weighted, shards=1, error=as_data_error(err, shard.path))
-
-    def _report(self, counts: ClassCounts) -> ClassCounts:
-        self._records.inc(counts.records)
-        self._shards.inc()
-        for kind, count in counts.bad.items():
-            self._bad[kind].inc(count)
-        return counts
-
-    def count(self, shard: Shard) -> ShardCounter:
-        raise NotImplementedError
 
 
 class ReadTFRecordCounts(_CountShards):
@@ -110,16 +46,20 @@ class ReadTFRecordCounts(_CountShards):
         # Shared by the DoFn instances of a process: the DaskRunner sets up a DoFn per task.
         self._parsers, self._parsers_lock = _PARSERS, _PARSERS_LOCK
 
-    def count(self, shard: Shard) -> ShardCounter:
+    def count(self, shard: Shard) -> list[ShardCounter]:
         tf, config = self._tf, self._config
         compression = "GZIP" if is_gzip(shard.path, config.compression) else ""
         try:
-            parse = self._parser(*self._detect_dtypes(shard, compression))
+            label_dtypes, weight_dtype = self._detect_all(shard, compression)
+            labels = tuple(zip((h.label for h in self._heads), label_dtypes, strict=True))
+            parse = self._parser_for(labels, weight_dtype)  # every label in one parse_example
             try:
                 return self._fast(shard, compression, parse)
             except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
                 # UnicodeDecodeError: TF fails to decode its own message about a bad record.
-                return self._careful(shard, compression, parse)
+                # A bad record may be bad for one label only, so each label is classified on its own.
+                one_each = [self._parser_for((label,), weight_dtype) for label in labels] if self._multi else [parse]
+                return self._careful(shard, compression, parse, one_each)
         except tf.errors.DataLossError as err:
             raise invalid(
                 "input", "readable TFRecord files", shard.path,
@@ -136,63 +76,80 @@ class ReadTFRecordCounts(_CountShards):
         return dataset
 
     def _detect_dtypes(self, shard: Shard, compression: str) -> tuple[Any, Any]:
-        """Label and weight dtypes: from the flags, else from the first records."""
-        tf, config = self._tf, self._config
+        """The (first) label's dtype and the weight's: from the flags, else from the first records."""
+        label_dtypes, weight_dtype = self._detect_all(shard, compression)
+        return label_dtypes[0], weight_dtype
+
+    def _detect_all(self, shard: Shard, compression: str) -> tuple[tuple[Any, ...], Any]:
+        """Every head's label dtype and the weight's: from the flags, else from the first records."""
+        tf, config, heads = self._tf, self._config, self._heads
         # Int labels may be stored as whole-number floats (float_list), so int is detected too.
-        label_kind = "bytes_list" if config.label_dtype == "string" else None
+        label_kinds = ["bytes_list" if h.label_dtype == "string" else None for h in heads]
         weight_kind = None
-        if label_kind is None or config.weight:
+        if None in label_kinds or config.weight:
             for record in self._dataset(shard, compression).take(_DETECT_RECORDS):
                 try:
                     features = tf.train.Example.FromString(record.numpy()).features.feature
                 except Exception:  # noqa: BLE001, S112 (protobuf DecodeError; counted later)
                     continue
-                if label_kind is None and config.label in features:
-                    kind = features[config.label].WhichOneof("kind")
-                    if config.label_dtype == "int" and kind == "bytes_list":
-                        kind = "int64_list"  # strings are then wrong_type records
-                    label_kind = kind if kind in ("int64_list", "bytes_list", "float_list") else None
+                for i, head in enumerate(heads):
+                    if label_kinds[i] is None and head.label in features:
+                        kind = features[head.label].WhichOneof("kind")
+                        if head.label_dtype == "int" and kind == "bytes_list":
+                            kind = "int64_list"  # strings are then wrong_type records
+                        label_kinds[i] = kind if kind in ("int64_list", "bytes_list", "float_list") else None
                 if config.weight and weight_kind is None and config.weight in features:
                     weight_kind = features[config.weight].WhichOneof("kind")
-                if label_kind and (weight_kind or not config.weight):
+                if None not in label_kinds and (weight_kind or not config.weight):
                     break
-        label_dtype = {"bytes_list": tf.string, "float_list": tf.float32}.get(label_kind, tf.int64)
+        label_dtypes = tuple({"bytes_list": tf.string, "float_list": tf.float32}.get(k, tf.int64) for k in label_kinds)
         weight_dtype = tf.int64 if weight_kind == "int64_list" else tf.float32
-        return label_dtype, weight_dtype
+        return label_dtypes, weight_dtype
 
     def _parser(self, label_dtype, weight_dtype):
-        """A parse function per feature and dtype pair, traced once per worker process (not per shard)."""
-        key = (self._config.label, self._config.weight, label_dtype, weight_dtype)
+        """The parse function of the (first) label and the weight; see ``_parser_for``."""
+        return self._parser_for(((self._config.label, label_dtype),), weight_dtype)
+
+    def _parser_for(self, labels: tuple[tuple[str, Any], ...], weight_dtype):
+        """A parse function per set of (feature, dtype) pairs, traced once per worker process (not per shard)."""
+        key = (labels, self._config.weight, weight_dtype)
         with self._parsers_lock:  # shards of a bundle may be read on several threads
             if key not in self._parsers:
-                self._parsers[key] = self._make_parser(label_dtype, weight_dtype)
+                self._parsers[key] = self._make_parser(labels, weight_dtype)
             return self._parsers[key]
 
-    def _make_parser(self, label_dtype, weight_dtype):
-        tf, label, weight = self._tf, self._config.label, self._config.weight
-        spec = {label: tf.io.RaggedFeature(label_dtype, row_splits_dtype=tf.int64)}
+    def _make_parser(self, labels: tuple[tuple[str, Any], ...], weight_dtype):
+        """Parses a batch into ``(values, lengths)`` of each label in turn, then the weight's, if any."""
+        tf, weight = self._tf, self._config.weight
+        spec = {label: tf.io.RaggedFeature(dtype, row_splits_dtype=tf.int64) for label, dtype in labels}
         if weight:
             spec[weight] = tf.io.RaggedFeature(weight_dtype, row_splits_dtype=tf.int64)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
         def parse(serialized):
             parsed = tf.io.parse_example(serialized, spec)
-            out = (parsed[label].flat_values, parsed[label].row_lengths())
+            out = ()
+            for label, _ in labels:
+                out += (parsed[label].flat_values, parsed[label].row_lengths())
             if weight:
                 out += (tf.cast(parsed[weight].flat_values, tf.float64), parsed[weight].row_lengths())
             return out
 
-        parse.kinds = {label: _kind_of(label_dtype), weight: _kind_of(weight_dtype)}
+        parse.kinds = {label: _kind_of(dtype) for label, dtype in labels}
+        if weight:
+            parse.kinds[weight] = _kind_of(weight_dtype)
         return parse
 
-    def _add(self, counter: ShardCounter, parsed) -> None:
-        values, lengths = parsed[0].numpy(), parsed[1].numpy()
-        weights = _one_per_row(parsed[2].numpy(), parsed[3].numpy()) if len(parsed) > 2 else None
-        counter.add(values, lengths, weights)
+    def _add(self, counters: list[ShardCounter], parsed) -> None:
+        """Counts one parsed batch; ``counters`` are in the parse function's label order."""
+        n = 2 * len(counters)
+        weights = _one_per_row(parsed[n].numpy(), parsed[n + 1].numpy()) if len(parsed) > n else None
+        for i, counter in enumerate(counters):
+            self._add_head(counter, parsed[2 * i].numpy(), parsed[2 * i + 1].numpy(), weights)
 
-    def _fast(self, shard: Shard, compression: str, parse) -> ShardCounter:
+    def _fast(self, shard: Shard, compression: str, parse) -> list[ShardCounter]:
         tf = self._tf
-        counter = ShardCounter(self._config, shard.path, shard.skip)
+        counters = self._counters(shard.path, shard.skip)
 
         def sized(serialized):  # record bytes, to check the file was read to its end
             return tf.reduce_sum(tf.strings.length(serialized, unit="BYTE")), parse(serialized)
@@ -207,44 +164,50 @@ class ReadTFRecordCounts(_CountShards):
         for nbytes, parsed in dataset:
             records += int(parsed[1].shape[0])
             payload += int(nbytes)
-            self._add(counter, parsed)
+            self._add(counters, parsed)
         check_complete(shard, bool(compression), records, payload)
-        return counter
+        return counters
 
-    def _careful(self, shard: Shard, compression: str, parse) -> ShardCounter:
-        """Re-reads a shard that has bad records, classifying them one by one."""
+    def _careful(self, shard: Shard, compression: str, parse, one_each: list) -> list[ShardCounter]:
+        """Re-reads a shard that has bad records, classifying them one by one (for each label on its own)."""
         tf = self._tf
-        counter = ShardCounter(self._config, shard.path, shard.skip)
+        counters = self._counters(shard.path, shard.skip)
         records = payload = 0
         for batch in self._dataset(shard, compression).batch(self._config.batch_size):
             records += int(batch.shape[0])
             payload += sum(map(len, batch.numpy()))
             try:
-                self._add(counter, parse(batch))
+                self._add(counters, parse(batch))
                 continue
             except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
                 pass
-            good = [r for r in batch.numpy() if self._classify(counter, r, parse.kinds) is None]
-            try:
-                if good:
-                    self._add(counter, parse(tf.constant(good)))
-            except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
-                for record in good:
-                    try:
-                        self._add(counter, parse(tf.constant([record])))
-                    except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
-                        counter.add_bad("unparsable", 1)
+            for counter, head_parse in zip(counters, one_each, strict=True):
+                self._careful_batch(counter, batch, head_parse)
         check_complete(shard, bool(compression), records, payload)
-        return counter
+        return counters
+
+    def _careful_batch(self, counter: ShardCounter, batch, parse) -> None:
+        """Counts one batch for one label, setting its bad records aside."""
+        tf = self._tf
+        good = [r for r in batch.numpy() if self._classify(counter, r, parse.kinds) is None]
+        try:
+            if good:
+                self._add([counter], parse(tf.constant(good)))
+        except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
+            for record in good:
+                try:
+                    self._add([counter], parse(tf.constant([record])))
+                except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
+                    counter.add_bad("unparsable", 1)
 
     def _classify(self, counter: ShardCounter, record: bytes, kinds: dict) -> str | None:
-        """Counts and returns the bad kind of one record, or None if it looks valid."""
+        """Counts and returns the bad kind of one record for ``counter``'s label, or None if it looks valid."""
         try:
             features = self._tf.train.Example.FromString(record).features.feature
         except Exception:  # noqa: BLE001 (protobuf DecodeError)
             bad = "unparsable"
         else:
-            label, weight = self._config.label, self._config.weight
+            label, weight = counter.config.label, self._config.weight
             bad = None
             if label in features and features[label].WhichOneof("kind") not in (kinds[label], None):
                 bad = "wrong_type"
@@ -280,17 +243,17 @@ class ReadCsvCounts(_CountShards):
 
         self._pa, self._csv = pa, pa_csv
 
-    def count(self, shard: Shard) -> ShardCounter:
+    def count(self, shard: Shard) -> list[ShardCounter]:
         pa, pa_csv, config = self._pa, self._csv, self._config
         # A byte range of a big file does not know how many records come before it.
-        counter = ShardCounter(config, shard.path, None if shard.end >= 0 else 0)
+        counters = self._counters(shard.path, None if shard.end >= 0 else 0)
         invalid_rows = [0]
 
         def skip_invalid(_row) -> str:
             invalid_rows[0] += 1
             return "skip"
 
-        columns = [config.label] + ([config.weight] if config.weight else [])
+        columns = [h.label for h in self._heads] + ([config.weight] if config.weight else [])
         convert = pa_csv.ConvertOptions(
             include_columns=columns, include_missing_columns=True,
             column_types={c: pa.string() for c in columns},
@@ -310,15 +273,18 @@ class ReadCsvCounts(_CountShards):
                     stream, read_options=pa_csv.ReadOptions(block_size=4 << 20, column_names=names),
                     parse_options=parse, convert_options=convert)
                 for batch in reader:
-                    values, lengths, wrong = arrow_labels(batch.column(0), config, text=True)
-                    weights = arrow_weights(batch.column(1)) if config.weight else None
-                    counter.add(values, lengths, weights, wrong)
+                    weights = arrow_weights(batch.column(config.weight)) if config.weight else None
+                    for counter in counters:
+                        head = counter.config
+                        values, lengths, wrong = arrow_labels(batch.column(head.label), head, text=True)
+                        self._add_head(counter, values, lengths, weights, wrong)
             except pa.ArrowInvalid as err:
                 if "Empty CSV file" not in str(err):
                     raise invalid("input", "readable CSV files with a header row", shard.path,
                                   hint=str(err)) from None
-        counter.add_bad("unparsable", invalid_rows[0])
-        return counter
+        for counter in counters:
+            counter.add_bad("unparsable", invalid_rows[0])
+        return counters
 
 
 class ReadParquetCounts(_CountShards):
@@ -330,32 +296,37 @@ class ReadParquetCounts(_CountShards):
 
         self._pq = pq
 
-    def count(self, shard: Shard) -> ShardCounter:
+    def count(self, shard: Shard) -> list[ShardCounter]:
         config = self._config
-        counter = ShardCounter(config, shard.path)
         with _arrow_file(shard.path) as handle:
             try:
                 parquet = self._pq.ParquetFile(handle)
             except Exception as err:  # noqa: BLE001 (pyarrow raises several types)
                 raise invalid("input", "readable Parquet files", shard.path, hint=str(err)) from None
-            counter.first_record = sum(parquet.metadata.row_group(i).num_rows for i in range(shard.row_group))
+            first = sum(parquet.metadata.row_group(i).num_rows for i in range(shard.row_group))
+            counters = self._counters(shard.path, first)
             names = set(parquet.schema_arrow.names)
-            if config.label not in names:
-                counter.add_bad("missing_label", parquet.metadata.row_group(shard.row_group).num_rows)
-                return counter
-            columns = [c for c in (config.label, config.weight) if c and c in names]
+            present = [c for c in counters if c.config.label in names]
+            for counter in counters:
+                if counter not in present:  # a label column missing from the file
+                    counter.add_bad("missing_label", parquet.metadata.row_group(shard.row_group).num_rows)
+            if not present:
+                return counters
+            columns = [c.config.label for c in present] + ([config.weight] if config.weight in names else [])
             for batch in parquet.iter_batches(batch_size=config.batch_size,
                                               row_groups=[shard.row_group], columns=columns):
-                values, lengths, wrong = arrow_labels(batch.column(config.label), config, text=False)
                 weights = None
                 if config.weight:
                     weights = (arrow_weights(batch.column(config.weight)) if config.weight in names
                                else np.full(batch.num_rows, np.nan))
-                counter.add(values, lengths, weights, wrong)
-        return counter
+                for counter in present:
+                    values, lengths, wrong = arrow_labels(batch.column(counter.config.label), counter.config,
+                                                          text=False)
+                    self._add_head(counter, values, lengths, weights, wrong)
+        return counters
 
 
-def reader_for(config: StatsConfig) -> _CountShards:
-    """The DoFn that counts shards of ``config.format``."""
+def reader_for(config: StatsConfig, heads: tuple[StatsConfig, ...] | None = None) -> _CountShards:
+    """The DoFn that counts shards of ``config.format`` (for each of ``heads``, in one read, if given)."""
     return {"tfrecord": ReadTFRecordCounts, "tfds": ReadTFRecordCounts, "csv": ReadCsvCounts,
-            "parquet": ReadParquetCounts}[config.format](config)
+            "parquet": ReadParquetCounts}[config.format](config, heads)

@@ -1,0 +1,114 @@
+"""The base of the per-format reader DoFns: shards in, ``ClassCounts`` out, with metrics.
+
+A reader reads a shard once and fills one ``ShardCounter`` per label config
+(one, or several ``heads``: see ``pipelines._heads``); the base reads a
+bundle's shards on a few threads, reports records, shards and bad records as
+Beam counters, and carries the job's own errors in the counts (see
+``pipelines._outcome``). The formats are in ``pipelines.readers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
+
+from balance.errors import RebalanceError
+from pipelines._config import Shard, StatsConfig
+from pipelines._outcome import METRICS_NAMESPACE, as_data_error, for_label
+from pipelines._shard import ShardCounter
+from pipelines.combiners import BAD_KINDS, ClassCounts
+
+
+def bad_counter_name(kind: str, label: str | None = None) -> str:
+    """The metrics counter of one bad kind: ``bad_<kind>``, or ``<label>:bad_<kind>`` for one of several labels."""
+    return f"bad_{kind}" if label is None else f"{label}:bad_{kind}"
+
+
+class CountShards(beam.DoFn):
+    """Base: one ``ClassCounts`` per shard (a tuple of them, one per label, given ``heads``), plus metrics.
+
+    Args:
+      config: the job config; its label is the first head's.
+      heads: several label configs sharing ``config``'s input options (see
+        ``pipelines._heads.HeadsConfig``), counted in one read; None: ``config`` alone.
+    """
+
+    def __init__(self, config: StatsConfig, heads: tuple[StatsConfig, ...] | None = None) -> None:
+        self._config = config
+        self._multi = heads is not None
+        self._heads = tuple(heads) if heads is not None else (config,)
+
+    def setup(self) -> None:
+        self._records = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "records")
+        self._shards = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "shards")
+        labels = [h.label for h in self._heads] if self._multi else [None]
+        self._bad = [{k: beam.metrics.Metrics.counter(METRICS_NAMESPACE, bad_counter_name(k, label))
+                      for k in BAD_KINDS} for label in labels]
+
+    def start_bundle(self) -> None:
+        self._pending: list[Shard] = []
+
+    def process(self, shard: Shard) -> Iterator[ClassCounts | tuple[ClassCounts, ...]]:
+        if self._config.read_threads == 1:
+            yield self._report(self._counts(Shard(*shard)))
+            return
+        self._pending.append(Shard(*shard))
+        if len(self._pending) == self._config.read_threads:
+            yield from self._read_pending()
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        for counts in self._read_pending():
+            yield WindowedValue(counts, MIN_TIMESTAMP, (GlobalWindow(),))
+
+    def _read_pending(self) -> list[ClassCounts]:
+        """Reads up to ``read_threads`` shards concurrently.
+
+        The in-process runner hands a DoFn a whole bundle on one thread; the
+        native readers (tf.data, pyarrow) release the GIL, so reading a few
+        shards at once uses the worker's cores. At most ``read_threads``
+        partial counts are held at a time, so memory stays O(classes).
+        Errors propagate from ``map``; metrics are reported from this thread.
+        """
+        if not self._pending:
+            return []
+        with ThreadPoolExecutor(len(self._pending)) as pool:
+            counters = list(pool.map(self._counts, self._pending))
+        self._pending = []
+        return [self._report(counts) for counts in counters]
+
+    def _counts(self, shard: Shard) -> ClassCounts | tuple[ClassCounts, ...]:
+        """The shard's counts; the job's own error, if one is met, travels in them (see ``_outcome``)."""
+        try:
+            counts = tuple(counter.finish() for counter in self.count(shard))
+        except RebalanceError as err:
+            failed = ClassCounts(weighted=self._config.weighted, shards=1, error=as_data_error(err, shard.path))
+            counts = (failed,) * len(self._heads)
+        return counts if self._multi else counts[0]
+
+    def _report(self, counts: ClassCounts | tuple[ClassCounts, ...]) -> ClassCounts | tuple[ClassCounts, ...]:
+        heads = counts if self._multi else (counts,)
+        self._records.inc(heads[0].records)  # every head counts every record read
+        self._shards.inc()
+        for bad, head in zip(self._bad, heads, strict=True):
+            for kind, count in head.bad.items():
+                bad[kind].inc(count)
+        return counts
+
+    def _counters(self, path: str, first_record: int | None = 0) -> list[ShardCounter]:
+        return [ShardCounter(head, path, first_record) for head in self._heads]
+
+    def _add_head(self, counter: ShardCounter, *batch) -> None:
+        """``counter.add(*batch)``; with several labels, an error names the label."""
+        try:
+            counter.add(*batch)
+        except RebalanceError as err:
+            raise (for_label(err, counter.config.label) if self._multi else err) from None
+
+    def count(self, shard: Shard) -> list[ShardCounter]:
+        """One ``ShardCounter`` per head, filled from one read of ``shard``."""
+        raise NotImplementedError

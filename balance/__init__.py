@@ -9,6 +9,7 @@ from balance.keras_interop import to_keras_class_weight
 from balance.recall_report import per_class_recall, plot_recall_by_frequency
 from balance.schemes import NORMALIZATIONS, SCHEMES, ZERO_COUNT_POLICIES, compute_weights
 from balance.table import FORMAT_VERSION, TASKS, WeightTable
+from balance.table_set import load_tables
 from balance.targets import SamplingPlan, expected_epoch_size, resolve_target, sampling_plan
 
 count_labels = WeightTable.from_labels  # the same function under its older name
@@ -50,6 +51,7 @@ __all__ = [
     "errors",
     "count_labels",
     "expected_epoch_size",
+    "load_tables",
     "merge_tables",
     "model_recall",
     "per_class_recall",

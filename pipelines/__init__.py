@@ -11,21 +11,29 @@ from typing import Any
 
 _EXPORTS = {
     "ComputeClassStats": "pipelines.transforms",
+    "ComputeHeadStats": "pipelines.heads_job",
+    "HeadsConfig": "pipelines._heads",
+    "WriteWeightTables": "pipelines.heads_job",
     "WriteWeightTable": "pipelines.transforms",
     "CountCombineFn": "pipelines.combiners",
     "ClassCounts": "pipelines.combiners",
     "StatsConfig": "pipelines._config",
     "run_class_stats": ("pipelines.class_stats", "run"),
+    "run_head_stats": ("pipelines.class_stats", "run_heads"),
     "run_sample": ("pipelines.sample_job", "run"),
 }
 
 __all__ = [
     "ClassCounts",
     "ComputeClassStats",
+    "ComputeHeadStats",
     "CountCombineFn",
+    "HeadsConfig",
     "StatsConfig",
     "WriteWeightTable",
+    "WriteWeightTables",
     "run_class_stats",
+    "run_head_stats",
     "run_sample",
 ]
 

@@ -5,6 +5,11 @@ Usage::
   python -m pipelines.class_stats --input 'data/train-*.tfrecord' --label label \\
       --output table.json [--runner DirectRunner --direct_num_workers 2 ...]
 
+With several ``--label`` flags (the heads of a multi-output model) the data is
+read once and ``--output`` is a directory of one table per label plus
+``index.json`` (see ``pipelines.heads_job``); per-label options are spelled
+``--label_form b=one_hot``.
+
 The job's own flags are parsed here; every other flag goes to Beam's
 ``PipelineOptions`` (``--runner``, ``--project``, ``--temp_location``, ...).
 The same job runs as ``rebalance stats``. See docs/pipelines.md.
@@ -14,24 +19,29 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 
 import apache_beam as beam
-from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineState
 
 from balance import fileio
-from balance.errors import RebalanceError, invalid
+from balance.errors import invalid
 from balance.schemes import SCHEMES
 from balance.table import TASKS, WeightTable
-from pipelines import _dask
-from pipelines._config import COMPRESSIONS, FORMATS, LABEL_DTYPES, LABEL_FORMS, StatsConfig
+from pipelines import _dask, heads_job
+from pipelines._config import COMPRESSIONS, FORMATS, LABEL_DTYPES, StatsConfig
 from pipelines._flags import beam_parser, flags_of, refuse_unknown
-from pipelines._outcome import FAILED_COUNTER, METRICS_NAMESPACE, job_failure
+from pipelines._heads import heads_from_args
+from pipelines._job import auto_read_threads as _auto_read_threads
+from pipelines._job import counters as _counters
+from pipelines._job import job_error
+from pipelines._job import local_runner as _local_runner
+from pipelines._job import number as _number
+from pipelines._job import raise_reported as _raise_reported
+from pipelines._job import reports_metrics as _reports_metrics
 from pipelines.transforms import ComputeClassStats, WriteWeightTable
 
 
@@ -44,36 +54,41 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     add("--input", action="append", default=[],
         help="File glob, file, directory or comma-separated list; may repeat.")
     add("--format", choices=FORMATS, default="tfrecord")
-    add("--label", default="label", help="Feature key or column of the label (default: label).")
-    add("--task", choices=TASKS, default="multiclass")
-    add("--num_classes", type=int, help="K; ids outside [0, K) fail the job. Inferred if omitted.")
-    add("--class_names", help="Comma-separated class names, in class order.")
-    add("--label_form", choices=LABEL_FORMS, default="auto",
+    add("--label", action="append", help="Feature key or column of the label (default: label). Repeat it to "
+        "count several labels in one pass (one table each, --output is then a directory).")
+    # Per-label flags: VALUE for every label, LABEL=VALUE for one (repeatable); see pipelines._heads.
+    per = "; LABEL=VALUE sets one --label's value (repeatable)."
+    add("--task", action="append", help=f"One of {list(TASKS)} (default: multiclass){per}")
+    add("--num_classes", action="append", help=f"K; ids outside [0, K) fail the job. Inferred if omitted{per}")
+    add("--class_names", action="append", help=f"Comma-separated class names, in class order{per}")
+    add("--label_form", action="append",
         help="sparse (one label per example), one_hot (a 0/1 vector per example), id_lists or "
         "multi_hot (multilabel), dense "
-        "(every element counted). auto: id_lists for multilabel, else sparse.")
-    add("--label_dtype", choices=LABEL_DTYPES, default="auto")
+        f"(every element counted). auto (default): id_lists for multilabel, else sparse{per}")
+    add("--label_dtype", action="append", help=f"One of {list(LABEL_DTYPES)} (default: auto){per}")
     add("--weight", help="Example-weight feature or column, for weighted counts.")
     add("--csv_delimiter", default=",")
     add("--csv_split_bytes", type=int, default=64 << 20,
         help="CSV files larger than this are read as byte ranges of about this size, one task each "
         "(default 64 MiB); 0 reads each file whole (needed for newlines inside quoted values).")
     add("--label_delimiter", default="|", help="Separator of ids inside one CSV cell (list forms).")
-    add("--ignore_value", type=int, help="Dense-label id not to count (e.g. 255).")
+    add("--ignore_value", action="append", help=f"Dense-label id not to count (e.g. 255){per}")
     add("--compression", choices=COMPRESSIONS, default="auto",
         help="TFRecord/CSV compression; auto detects GZIP by its magic bytes.")
-    add("--max_bad_fraction", type=float, default=0.0,
-        help="Fraction of bad records allowed (skipped and reported); default 0.")
+    add("--max_bad_fraction", action="append",
+        help=f"Fraction of bad records allowed (skipped and reported), per label; default 0{per}")
     add("--batch_size", type=int, default=8192)
     add("--read_threads", type=int, default=0,
         help="Shards one worker thread reads at once. 0 (default): all cores for the local "
         "in-process runner, cores / workers for local multi-process runs, 1 elsewhere (cloud "
         "runners already run one DoFn thread per core).")
-    add("--scheme", choices=SCHEMES, help="Also store this scheme's weights in the table.")
+    add("--scheme", action="append", help=f"Also store this scheme's weights ({sorted(SCHEMES)}) in the table{per}")
     add("--tfds_name", help="A prepared TFDS dataset (with --format tfds).")
     add("--tfds_data_dir")
     add("--tfds_split", default="train")
-    add("--output", required=True, help="Where to write the table (local or gs://).")
+    add("--output", required=True, help="Where to write the table (local or gs://); with several --label, a "
+        "new or empty directory.")
+    add("--overwrite", action="store_true", help="With several --label: replace a non-empty --output directory.")
     _dask.add_dask_flags(parser)
     return parser
 
@@ -93,34 +108,17 @@ def parse_flags(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, 
 
 
 def config_from_args(args: argparse.Namespace, read_threads: int = 1) -> StatsConfig:
-    """A validated ``StatsConfig`` from parsed flags."""
-    names = tuple(n.strip() for n in args.class_names.split(",")) if args.class_names else None
-    return StatsConfig(
-        input=tuple(args.input), format=args.format, label=args.label, task=args.task,
-        num_classes=args.num_classes if args.num_classes is not None else (
-            len(names) if names else None),
-        class_names=names, label_form=args.label_form, label_dtype=args.label_dtype,
-        weight=args.weight, csv_delimiter=args.csv_delimiter, csv_split_bytes=args.csv_split_bytes,
-        label_delimiter=args.label_delimiter,
-        ignore_value=args.ignore_value, compression=args.compression,
-        max_bad_fraction=args.max_bad_fraction, batch_size=args.batch_size,
-        read_threads=args.read_threads or read_threads, scheme=args.scheme,
-        tfds_name=args.tfds_name, tfds_data_dir=args.tfds_data_dir, tfds_split=args.tfds_split,
-    )
+    """A validated ``StatsConfig`` of the one ``--label`` from parsed flags (see ``pipelines._heads``).
 
-
-def job_error(err: BaseException) -> BaseException:
-    """The job's own error if the runner raised it wrapped (in-process runners), else ``err``.
-
-    The job reports its own errors as data (see ``pipelines._outcome``), so
-    this only matters for a ``ComputeClassStats(on_error="raise")`` pipeline.
+    Raises:
+      ValueError: bad flags, or several ``--label`` (``heads_from_args`` reads those).
     """
-    cause: BaseException | None = err
-    while cause is not None:
-        if isinstance(cause, RebalanceError):
-            return cause
-        cause = cause.__cause__ or cause.__context__
-    return err
+    heads = heads_from_args(args, read_threads)
+    if len(heads.heads) > 1:
+        raise invalid("label", "one --label here", list(heads.labels),
+                      hint="Several labels are counted by `rebalance stats` (pipelines.run_head_stats), "
+                      "into a directory of tables")
+    return heads.base
 
 
 def run(argv: Sequence[str] | None = None) -> WeightTable:
@@ -132,6 +130,9 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     args, beam_args = parse_flags(argv)
     if not args.output or fileio.isdir(args.output):
         raise invalid("output", "a file path for the table (not a directory)", args.output)
+    if args.overwrite:
+        raise invalid("overwrite", "not set with one --label (the table file is replaced)", True,
+                      hint="--overwrite replaces the directory of tables written for several labels")
     options = PipelineOptions(beam_args)
     dask = _dask.resolve(args, options)  # --runner dask
     config = config_from_args(args, read_threads=_auto_read_threads(options))
@@ -160,68 +161,6 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     return table
 
 
-def _raise_reported(result, counters: dict[str, int], previous: bytes | None, output: str) -> None:
-    """Raises the error the job reported (typed), or fails if it wrote no new table."""
-    failure = job_failure(result)
-    if failure is not None:
-        raise failure
-    if counters.get(FAILED_COUNTER):
-        raise RuntimeError("The class-statistics job failed on a worker and this runner does not report "
-                           "its error; see the worker log")
-    if not fileio.exists(output) or (not counters and previous == fileio.read_bytes(output)):
-        raise RuntimeError(f"The class-statistics job finished without writing a new table to {output!r}")
-
-
-def _reports_metrics(options: PipelineOptions) -> bool:
-    """False for Beam's DaskRunner, which reports no metrics. There the job's errors are raised on
-    the workers instead, and Dask hands them back pickled, with their type and fields."""
-    return "dask" not in str(options.view_as(StandardOptions).runner or "").lower()
-
-
-def _is_local(options: PipelineOptions) -> bool:
-    return options.view_as(StandardOptions).runner in (None, "DirectRunner", "direct")
-
-
-def _auto_read_threads(options: PipelineOptions) -> int:
-    """Cores per local worker: the in-process runner runs a bundle on one thread,
-    so without this a 2-core machine reads one shard at a time. Cloud runners
-    already run a DoFn thread per core, so they keep 1."""
-    if not _is_local(options):
-        return 1
-    direct = options.view_as(DirectOptions)
-    cores = os.cpu_count() or 1
-    workers = 1 if direct.direct_running_mode == "in_memory" else (direct.direct_num_workers or cores)
-    return max(1, cores // workers)
-
-
-def _local_runner(options: PipelineOptions):
-    """The FnApiRunner for DirectRunner jobs; None (the options decide) otherwise.
-
-    Beam's DirectRunner first tries the PrismRunner, which downloads a binary
-    from the internet at run time, and falls back to the FnApiRunner when that
-    fails. This batch job needs nothing Prism adds, so local runs go straight
-    to the runner DirectRunner would end up with (it honours
-    ``--direct_num_workers`` and ``--direct_running_mode``).
-    """
-    if not _is_local(options):
-        return None
-    from apache_beam.runners.portability.fn_api_runner import FnApiRunner  # noqa: PLC0415
-
-    return FnApiRunner()
-
-
-def _counters(result) -> dict[str, int]:
-    try:
-        found = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
-    except Exception:  # noqa: BLE001 (some runners do not report metrics)
-        return {}
-    totals: dict[str, int] = {}
-    for counter in found.get("counters", []):
-        value = counter.committed if counter.committed is not None else counter.attempted
-        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + int(value or 0)
-    return totals
-
-
 def summary(table: WeightTable, counters: dict[str, int], seconds: float, output: str) -> str:
     """The end-of-job report: examples, classes, extremes, imbalance, bad records, time."""
     order = sorted(range(table.num_classes), key=lambda c: (-table.counts[c], c))
@@ -245,10 +184,6 @@ def summary(table: WeightTable, counters: dict[str, int], seconds: float, output
     return "\n".join(lines)
 
 
-def _number(value: float) -> str:
-    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.6g}"
-
-
 def run_as_command(job: Callable[[Sequence[str] | None], object], argv: Sequence[str] | None) -> int:
     """Runs a Beam job's ``run(argv)`` for the command line: errors become one line on stderr and exit code 1."""
     logging.getLogger().setLevel(logging.INFO)
@@ -263,9 +198,29 @@ def run_as_command(job: Callable[[Sequence[str] | None], object], argv: Sequence
     return 0
 
 
+def run_heads(argv: Sequence[str] | None = None) -> dict[str, WeightTable]:
+    """Counts every ``--label`` (one or more) in one pass; ``--output`` is a directory of tables.
+
+    Returns ``{label: WeightTable}``, as ``balance.load_tables(output)``
+    reads them back. See ``pipelines.heads_job``.
+
+    Raises:
+      ValueError: bad flags, bad input, too many bad records for a label.
+        Nothing is published then.
+    """
+    args, beam_args = parse_flags(argv)
+    return heads_job.run_parsed(args, beam_args)
+
+
+def run_any(argv: Sequence[str] | None = None) -> WeightTable | dict[str, WeightTable]:
+    """``run`` for one ``--label`` (a table file); ``run_heads`` for several (a directory of tables)."""
+    args, _ = parse_flags(argv)
+    return run_heads(argv) if len(args.label or ()) > 1 else run(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point of the stats job."""
-    return run_as_command(run, argv)
+    """Command-line entry point of the stats job (one label or several)."""
+    return run_as_command(run_any, argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,96 @@
+"""Running a class-statistics pipeline: the runner, threads, metrics and the job's reported error.
+
+Shared by the one-label job (``pipelines.class_stats``) and the several-label
+job (``pipelines.heads_job``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+from balance import fileio
+from balance.errors import RebalanceError
+from pipelines._outcome import FAILED_COUNTER, METRICS_NAMESPACE, job_failure
+
+
+def job_error(err: BaseException) -> BaseException:
+    """The job's own error if the runner raised it wrapped (in-process runners), else ``err``.
+
+    The job reports its own errors as data (see ``pipelines._outcome``), so
+    this only matters for a ``ComputeClassStats(on_error="raise")`` pipeline.
+    """
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, RebalanceError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return err
+
+
+def raise_reported(result, counters: dict[str, int], previous: bytes | None, output: str) -> None:
+    """Raises the error the job reported (typed), or fails if it wrote no new table."""
+    failure = job_failure(result)
+    if failure is not None:
+        raise failure
+    if counters.get(FAILED_COUNTER):
+        raise RuntimeError("The class-statistics job failed on a worker and this runner does not report "
+                           "its error; see the worker log")
+    if not fileio.exists(output) or (not counters and previous == fileio.read_bytes(output)):
+        raise RuntimeError(f"The class-statistics job finished without writing a new table to {output!r}")
+
+
+def reports_metrics(options: PipelineOptions) -> bool:
+    """False for Beam's DaskRunner, which reports no metrics. There the job's errors are raised on
+    the workers instead, and Dask hands them back pickled, with their type and fields."""
+    return "dask" not in str(options.view_as(StandardOptions).runner or "").lower()
+
+
+def is_local(options: PipelineOptions) -> bool:
+    return options.view_as(StandardOptions).runner in (None, "DirectRunner", "direct")
+
+
+def auto_read_threads(options: PipelineOptions) -> int:
+    """Cores per local worker: the in-process runner runs a bundle on one thread,
+    so without this a 2-core machine reads one shard at a time. Cloud runners
+    already run a DoFn thread per core, so they keep 1."""
+    if not is_local(options):
+        return 1
+    direct = options.view_as(DirectOptions)
+    cores = os.cpu_count() or 1
+    workers = 1 if direct.direct_running_mode == "in_memory" else (direct.direct_num_workers or cores)
+    return max(1, cores // workers)
+
+
+def local_runner(options: PipelineOptions):
+    """The FnApiRunner for DirectRunner jobs; None (the options decide) otherwise.
+
+    Beam's DirectRunner first tries the PrismRunner, which downloads a binary
+    from the internet at run time, and falls back to the FnApiRunner when that
+    fails. This batch job needs nothing Prism adds, so local runs go straight
+    to the runner DirectRunner would end up with (it honours
+    ``--direct_num_workers`` and ``--direct_running_mode``).
+    """
+    if not is_local(options):
+        return None
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner  # noqa: PLC0415
+
+    return FnApiRunner()
+
+
+def counters(result) -> dict[str, int]:
+    try:
+        found = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+    except Exception:  # noqa: BLE001 (some runners do not report metrics)
+        return {}
+    totals: dict[str, int] = {}
+    for counter in found.get("counters", []):
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + int(value or 0)
+    return totals
+
+
+def number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.6g}"

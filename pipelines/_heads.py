@@ -75,9 +75,12 @@ class HeadsConfig:
             are named), an option that is not per-label, or a label's bad
             option (the error names the label).
         """
-        labels = list(labels) if isinstance(labels, (list, tuple)) else [labels]
-        if not labels or not all(isinstance(label, str) and label for label in labels):
-            raise invalid("labels", "one or more feature keys or column names", labels)
+        if isinstance(labels, str) or not isinstance(labels, (list, tuple)) or not labels:
+            raise invalid("labels", "a list of one or more feature keys or column names", labels)
+        labels = list(labels)
+        for label in labels:
+            if not isinstance(label, str) or not label:
+                raise invalid("label", "a feature key or column name", label)
         if "label" in options:
             raise invalid("label", "no value (pass the keys as labels)", options["label"])
         per_label = dict(per_label or {})
@@ -136,6 +139,18 @@ _CONVERT: dict[str, Callable[[str, str], Any]] = {
     "scheme": lambda text, flag: text,
     "max_bad_fraction": _number(float, "a fraction"),
 }
+
+
+def per_label_type(kind: type) -> Callable[[str], str]:
+    """An argparse ``type`` for a per-label number flag: checks ``NUMBER`` or ``LABEL=NUMBER``, keeps the text.
+
+    Named like ``kind``, so argparse's error reads ``invalid int value: 'x'`` as for a plain int flag.
+    """
+    def check(text: str) -> str:
+        kind(text.rpartition("=")[2])
+        return text
+    check.__name__ = kind.__name__
+    return check
 
 
 def split_per_label(flag: str, values: Sequence[str] | None, labels: Sequence[str]) -> tuple[Any, dict[str, Any]]:

@@ -34,7 +34,7 @@ from balance.table import TASKS, WeightTable
 from pipelines import _dask, heads_job
 from pipelines._config import COMPRESSIONS, FORMATS, LABEL_DTYPES, StatsConfig
 from pipelines._flags import beam_parser, flags_of, refuse_unknown
-from pipelines._heads import heads_from_args
+from pipelines._heads import heads_from_args, per_label_type
 from pipelines._job import auto_read_threads as _auto_read_threads
 from pipelines._job import counters as _counters
 from pipelines._job import job_error
@@ -59,7 +59,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     # Per-label flags: VALUE for every label, LABEL=VALUE for one (repeatable); see pipelines._heads.
     per = "; LABEL=VALUE sets one --label's value (repeatable)."
     add("--task", action="append", help=f"One of {list(TASKS)} (default: multiclass){per}")
-    add("--num_classes", action="append", help=f"K; ids outside [0, K) fail the job. Inferred if omitted{per}")
+    add("--num_classes", action="append", type=per_label_type(int),
+        help=f"K; ids outside [0, K) fail the job. Inferred if omitted{per}")
     add("--class_names", action="append", help=f"Comma-separated class names, in class order{per}")
     add("--label_form", action="append",
         help="sparse (one label per example), one_hot (a 0/1 vector per example), id_lists or "
@@ -72,10 +73,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="CSV files larger than this are read as byte ranges of about this size, one task each "
         "(default 64 MiB); 0 reads each file whole (needed for newlines inside quoted values).")
     add("--label_delimiter", default="|", help="Separator of ids inside one CSV cell (list forms).")
-    add("--ignore_value", action="append", help=f"Dense-label id not to count (e.g. 255){per}")
+    add("--ignore_value", action="append", type=per_label_type(int),
+        help=f"Dense-label id not to count (e.g. 255){per}")
     add("--compression", choices=COMPRESSIONS, default="auto",
         help="TFRecord/CSV compression; auto detects GZIP by its magic bytes.")
-    add("--max_bad_fraction", action="append",
+    add("--max_bad_fraction", action="append", type=per_label_type(float),
         help=f"Fraction of bad records allowed (skipped and reported), per label; default 0{per}")
     add("--batch_size", type=int, default=8192)
     add("--read_threads", type=int, default=0,

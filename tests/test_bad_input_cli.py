@@ -51,7 +51,7 @@ def test_beam_options_keep_working():
             "--direct_running_mode=multi_processing", "--environment_type", "LOOPBACK", "--flink_master", "h:8081",
             "--dask_client_address", "tcp://h:8786", "--experiments", "a", "--experiments=b", "--save_main_session"]
     args, passed = parse_flags([*REQUIRED, "--label", "y", *beam])
-    assert args.label == "y" and passed == beam
+    assert args.label == ["y"] and passed == beam
 
 
 def test_beam_option_with_a_bad_value_names_it(capsys):

@@ -46,8 +46,9 @@ def table_file_names(labels: Sequence[str]) -> dict[str, str]:
     return names
 
 
-def index_json(files: Mapping[str, str], inputs: Sequence[str], fingerprint: str) -> str:
-    """The text of ``index.json`` for ``{label: file name}`` counted from ``inputs``."""
+def index_json(files: Mapping[str, str], inputs: Sequence[str], fingerprint: str | None) -> str:
+    """The text of ``index.json`` for ``{label: file name}`` counted from ``inputs``; ``fingerprint``: the
+    tables' common input fingerprint (None if they have none in common: then it is not checked on loading)."""
     return json.dumps({"format": INDEX_FORMAT, "format_version": INDEX_VERSION, "tables": dict(files),
                        "inputs": list(inputs), "fingerprint": fingerprint}, indent=2) + "\n"
 
@@ -101,7 +102,7 @@ def load_tables(path: str) -> dict[str, WeightTable]:
     for label, name in data["tables"].items():
         table = WeightTable.load(f"{directory}/{name}")
         fingerprint = table.provenance.get("fingerprint")
-        if table.label_key != label or fingerprint != data.get("fingerprint"):
+        if table.label_key != label or data.get("fingerprint") not in (None, fingerprint):
             raise InvalidTableError(
                 f"Invalid table directory {directory!r}: {name} holds label {table.label_key!r} counted from "
                 f"{fingerprint!r}; the index lists it for label {label!r} counted from {data.get('fingerprint')!r}",

@@ -180,8 +180,9 @@ def publish_tables(tables: dict[str, WeightTable], directory: str, overwrite: bo
         rmtree(staging)
         raise
     # Last: only a directory holding an index is complete (balance.load_tables refuses one without).
+    fingerprints = {t.provenance.get("fingerprint") for t in tables.values()}
     fileio.write_text_atomically(f"{output}/{INDEX_NAME}", index_json(
-        files, first.provenance.get("inputs", []), first.provenance.get("fingerprint", "")))
+        files, first.provenance.get("inputs") or [], fingerprints.pop() if len(fingerprints) == 1 else None))
     return output
 
 

@@ -84,7 +84,7 @@ class CountShards(beam.DoFn):
     def _counts(self, shard: Shard) -> ClassCounts | tuple[ClassCounts, ...]:
         """The shard's counts; the job's own error, if one is met, travels in them (see ``_outcome``)."""
         try:
-            counts = tuple(counter.finish() for counter in self.count(shard))
+            counts = tuple(counter.finish() for counter in self.count_heads(shard))
         except RebalanceError as err:
             failed = ClassCounts(weighted=self._config.weighted, shards=1, error=as_data_error(err, shard.path))
             counts = (failed,) * len(self._heads)
@@ -109,6 +109,10 @@ class CountShards(beam.DoFn):
         except RebalanceError as err:
             raise (for_label(err, counter.config.label) if self._multi else err) from None
 
-    def count(self, shard: Shard) -> list[ShardCounter]:
+    def count(self, shard: Shard) -> ShardCounter:
+        """The (first) label's ``ShardCounter`` of ``shard``."""
+        return self.count_heads(shard)[0]
+
+    def count_heads(self, shard: Shard) -> list[ShardCounter]:
         """One ``ShardCounter`` per head, filled from one read of ``shard``."""
         raise NotImplementedError

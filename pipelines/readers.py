@@ -46,7 +46,7 @@ class ReadTFRecordCounts(_CountShards):
         # Shared by the DoFn instances of a process: the DaskRunner sets up a DoFn per task.
         self._parsers, self._parsers_lock = _PARSERS, _PARSERS_LOCK
 
-    def count(self, shard: Shard) -> list[ShardCounter]:
+    def count_heads(self, shard: Shard) -> list[ShardCounter]:
         tf, config = self._tf, self._config
         compression = "GZIP" if is_gzip(shard.path, config.compression) else ""
         try:
@@ -243,7 +243,7 @@ class ReadCsvCounts(_CountShards):
 
         self._pa, self._csv = pa, pa_csv
 
-    def count(self, shard: Shard) -> list[ShardCounter]:
+    def count_heads(self, shard: Shard) -> list[ShardCounter]:
         pa, pa_csv, config = self._pa, self._csv, self._config
         # A byte range of a big file does not know how many records come before it.
         counters = self._counters(shard.path, None if shard.end >= 0 else 0)
@@ -296,7 +296,7 @@ class ReadParquetCounts(_CountShards):
 
         self._pq = pq
 
-    def count(self, shard: Shard) -> list[ShardCounter]:
+    def count_heads(self, shard: Shard) -> list[ShardCounter]:
         config = self._config
         with _arrow_file(shard.path) as handle:
             try:

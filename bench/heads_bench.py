@@ -66,18 +66,22 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--formats", default="tfrecord,parquet")
+    parser.add_argument("--keep", help="keep the generated data here (reused when present)")
     args = parser.parse_args()
 
     import pipelines
 
     with tempfile.TemporaryDirectory() as tmp:
-        inputs = generate(tmp, args.n, args.shards)
+        data = args.keep or tmp
+        done = os.path.exists(f"{data}/parquet/part-{args.shards - 1:05d}.parquet")
+        inputs = ({"tfrecord": f"{data}/tfrecord/*.tfrecord", "parquet": f"{data}/parquet/*.parquet"} if done
+                  else generate(data, args.n, args.shards))
         for fmt in args.formats.split(","):
             common = ["--input", inputs[fmt], "--format", fmt]
             times: dict[str, list[float]] = {"one pass, 2 labels": [], "label a alone": [], "a, then b": []}
             for r in range(args.repeats):
                 both, tables = timed(pipelines.run_head_stats,
-                                     [*common, "--label", "a", "--label", "b", "--output", f"{tmp}/out-{r}"])
+                                     [*common, "--label", "a", "--label", "b", "--output", f"{tmp}/out-{fmt}-{r}"])
                 single = pipelines.run_class_stats
                 alone_a, table_a = timed(single, [*common, "--label", "a", "--output", f"{tmp}/a.json"])
                 alone_b, table_b = timed(single, [*common, "--label", "b", "--output", f"{tmp}/b.json"])

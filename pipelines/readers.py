@@ -189,6 +189,14 @@ class ReadTFRecordCounts(_CountShards):
     def _careful_batch(self, counter: ShardCounter, batch, parse) -> None:
         """Counts one batch for one label, setting its bad records aside."""
         tf = self._tf
+        if self._multi:  # the batch may be bad for another label only
+            try:
+                parsed = parse(batch)
+            except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
+                pass
+            else:
+                self._add([counter], parsed)
+                return
         good = [r for r in batch.numpy() if self._classify(counter, r, parse.kinds) is None]
         try:
             if good:

@@ -126,6 +126,23 @@ def test_loaded_tables_feed_rebalance_on_two_outputs(tfrecord_job):
     assert weights["a"].numpy()[a == 4].mean() > 5 * weights["a"].numpy()[a == 0].mean()
 
 
+def test_tfrecord_record_of_the_wrong_type_for_one_label_is_bad_for_that_label_only(tmp_path):
+    a, b, _ = heads_data(11)
+    write_tfrecords(tmp_path / "d", [example(a=int(a[i]), b=7 if i == 5 else str(b[i])) for i in range(N)], shards=2)
+    heads = HeadsConfig.of(["a", "b"], input=(str(tmp_path / "d"),),
+                           per_label={"b": {"label_dtype": "string", "max_bad_fraction": 0.01}})
+    plan = plan_inputs(heads.base)
+    reader = reader_for(heads.base, heads.heads)
+    reader.setup()
+    per_shard = [reader._counts(shard) for shard in plan.shards]  # the batch parse fails: each label on its own
+    merged = [merge_counts(counts[i] for counts in per_shard) for i in range(2)]
+    assert merged[0].bad == {} and merged[1].bad == {"wrong_type": 1}
+    assert merged[0].records == merged[1].records == N
+    tables = [build_table(m, h, plan.inputs, plan.fingerprint) for m, h in zip(merged, heads.heads, strict=True)]
+    assert same_counts(tables[0], WeightTable.from_labels(a, label_key="a"))
+    assert same_counts(tables[1], WeightTable.from_labels(np.delete(b, 5), label_key="b"))
+
+
 # ------------------------------------------------------------ Parquet, CSV
 def test_parquet_one_pass_equals_single_label_runs(tmp_path):
     a, b, c = heads_data(5)

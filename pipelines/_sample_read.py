@@ -2,9 +2,11 @@
 
 Each DoFn reads one shard with the stats job's native readers (tf.data for
 TFRecord, pyarrow for CSV and Parquet), counts every record into a
-``ShardCounter`` exactly as the stats job does (tagged output ``source``, to
-check the table against the data), and emits the kept records as
-``(output_shard, KeptBatch)`` pairs: whole batches, never single records.
+``ShardCounter`` exactly as the stats job does (emitted as
+``(SOURCE_KEY, ClassCounts)``, to check the table against the data), and emits
+the kept records as ``(output_shard, KeptBatch)`` pairs: whole batches, never
+single records. One output of pairs, not tagged outputs: Beam's DaskRunner
+mixes tagged outputs into one collection.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pipelines.combiners import ClassCounts
 from pipelines.readers import ReadTFRecordCounts, _arrow_file, _one_per_row, is_gzip
 
 METRICS_NAMESPACE = "tf_rebalance.sample"
-SOURCE = "source"
+SOURCE_KEY = -1  # the key of the source counts; output shards are 0, 1, ...
 
 
 class KeptBatch(NamedTuple):
@@ -103,10 +105,7 @@ class _SampleShards(beam.DoFn):
 
     def finish_bundle(self) -> Iterator[Any]:
         for out in self._drain():
-            if isinstance(out, beam.pvalue.TaggedOutput):
-                yield beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, MIN_TIMESTAMP, (GlobalWindow(),)))
-            else:
-                yield WindowedValue(out, MIN_TIMESTAMP, (GlobalWindow(),))
+            yield WindowedValue(out, MIN_TIMESTAMP, (GlobalWindow(),))
 
     def _drain(self) -> list[Any]:
         """Reads the pending shards concurrently (the native readers release the GIL)."""
@@ -122,7 +121,7 @@ class _SampleShards(beam.DoFn):
             self._records.inc(counts.records)
             self._written.inc(sum(len(b.lengths) for _, b in decider.kept))
             out.extend(decider.kept)
-            out.append(beam.pvalue.TaggedOutput(SOURCE, counts))
+            out.append((SOURCE_KEY, counts))
         return out
 
     def _read(self, shard: Shard) -> _Decider:

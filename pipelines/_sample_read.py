@@ -26,6 +26,7 @@ from pipelines._arrow import arrow_labels, arrow_weights
 from pipelines._config import Shard
 from pipelines._sampling import HASH_BUCKETS, SampleSpec, record_rates, row_hashes, uniform_from_hash, valid_rows
 from pipelines._shard import ShardCounter
+from pipelines._split import csv_range
 from pipelines.combiners import ClassCounts
 from pipelines.readers import ReadTFRecordCounts, _arrow_file, _one_per_row, is_gzip
 
@@ -287,9 +288,11 @@ class SampleCsv(_SampleArrow):
             invalid_rows[0] += 1
             return "skip"
 
-        parse = pa_csv.ParseOptions(delimiter=config.csv_delimiter, invalid_row_handler=skip_invalid)
+        # As the stats job reads them: a byte range of a big file (pipelines._split) or a whole file.
+        parse = pa_csv.ParseOptions(delimiter=config.csv_delimiter, invalid_row_handler=skip_invalid,
+                                    newlines_in_values=shard.end < 0)
         read = pa_csv.ReadOptions(block_size=4 << 20)
-        gzip = is_gzip(shard.path, config.compression)
+        gzip = shard.end < 0 and is_gzip(shard.path, config.compression)
         names = self._header(shard.path, gzip, parse, read)
         if names is None:
             return
@@ -298,6 +301,9 @@ class SampleCsv(_SampleArrow):
                                         quoted_strings_can_be_null=False, null_values=[])
         with _arrow_file(shard.path) as handle:
             stream = pa.CompressedInputStream(handle, "gzip") if gzip else handle
+            if shard.end >= 0:
+                stream, header = csv_range(handle, shard, config.csv_delimiter, handle.size())
+                read = pa_csv.ReadOptions(block_size=4 << 20, column_names=header)
             try:
                 for batch in pa_csv.open_csv(stream, read_options=read, parse_options=parse,
                                              convert_options=convert):

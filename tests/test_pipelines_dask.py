@@ -261,7 +261,8 @@ def test_sample_job_writes_the_same_records_on_dask_as_on_the_direct_runner(data
 
     address, _ = cluster
     flags = ["--input", str(data / "tfrecord" / "*"), "--max_ratio", "2", "--seed", "5", "--weight_feature", "kw"]
-    direct = sample_run(flags + ["--output", str(tmp_path / "direct")])
+    direct = sample_run(flags + ["--output", str(tmp_path / "direct")])  # counts the source first
+    flags += ["--table", str(tmp_path / "direct" / "source_table.json")]
     dask = sample_run(flags + ["--output", str(tmp_path / "dask"), "--num_shards", "3", *on_dask(address)])
 
     def records(name):

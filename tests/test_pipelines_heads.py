@@ -226,3 +226,31 @@ def test_publishing_replaces_only_with_overwrite_and_writes_the_index_last(tmp_p
     publish_tables({"a": tables["a"], "b": tables["a"]}, str(tmp_path / "wrong"))
     with pytest.raises(InvalidTableError, match="b.json holds label 'a'"):
         balance.load_tables(str(tmp_path / "wrong"))
+
+
+# ------------------------------------------------------------------ TFDS
+def test_tfds_each_label_takes_its_own_class_label(tmp_path):
+    import tensorflow_datasets as tfds
+
+    class TwoHeadsTiny(tfds.core.GeneratorBasedBuilder):
+        """Two ClassLabel features: a (3 names, the last never occurs), b (2 names)."""
+
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self):
+            return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+                "a": tfds.features.ClassLabel(names=["low", "mid", "high"]),
+                "b": tfds.features.ClassLabel(names=["no", "yes"])}))
+
+        def _split_generators(self, dl_manager):
+            return {"train": self._generate_examples()}
+
+        def _generate_examples(self):
+            for i in range(60):
+                yield i, {"a": i % 2, "b": int(i % 5 == 0)}
+
+    TwoHeadsTiny(data_dir=str(tmp_path / "tfds")).download_and_prepare()
+    tables = run_head_stats(["--format", "tfds", "--tfds_name", "two_heads_tiny", "--tfds_data_dir",
+                             str(tmp_path / "tfds"), "--label", "a", "--label", "b", "--output", str(tmp_path / "t")])
+    assert tables["a"].class_names == ("low", "mid", "high") and tables["a"].counts.tolist() == [30, 30, 0]
+    assert tables["b"].class_names == ("no", "yes") and tables["b"].counts.tolist() == [48, 12]

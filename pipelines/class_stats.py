@@ -35,15 +35,46 @@ from pipelines._outcome import FAILED_COUNTER, METRICS_NAMESPACE, job_failure
 from pipelines.transforms import ComputeClassStats, WriteWeightTable
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    """Adds the job's flags to ``parser`` (a new one if None); ``rebalance stats`` reuses it."""
-    # No abbreviations: ``--lab x`` must not silently mean ``--label x``.
-    parser = parser or argparse.ArgumentParser(
-        prog="python -m pipelines.class_stats", description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    add = parser.add_argument
+BEAM_NOTE = """\
+Beam's pipeline options are accepted too and passed to Beam unchanged: --runner
+(default DirectRunner; dask, DataflowRunner, FlinkRunner, SparkRunner, PortableRunner),
+--direct_num_workers, --direct_running_mode, --project, --region, --temp_location, ...
+A flag neither the job nor Beam knows is refused. See "Runners" in docs/pipelines.md."""
+
+EXAMPLES = """\
+examples:
+  rebalance stats --input 'data/train-*.tfrecord' --label label --output table.json
+  rebalance stats --input data/train.csv --format csv --label species --label_dtype string \\
+      --scheme effective_number --output table.json
+  rebalance stats --input 'data/*.parquet' --format parquet --label y --output table.json \\
+      --runner DirectRunner --direct_num_workers 2 --direct_running_mode multi_processing"""
+
+
+def group(parser: argparse.ArgumentParser, title: str) -> argparse._ArgumentGroup:
+    """The argument group of ``parser`` titled ``title``, created if new (``rebalance sample`` adds to them)."""
+    for existing in parser._action_groups:
+        if existing.title == title:
+            return existing
+    return parser.add_argument_group(title)
+
+
+def add_read_flags(parser: argparse.ArgumentParser) -> None:
+    """The input, labels, performance and Dask flags: what ``rebalance stats`` and ``rebalance sample`` share."""
+    for title in ("input", "labels", "output", "performance"):  # the order --help lists them in
+        group(parser, title)
+    add = group(parser, "input").add_argument
     add("--input", action="append", default=[],
         help="File glob, file, directory or comma-separated list; may repeat.")
     add("--format", choices=FORMATS, default="tfrecord")
+    add("--compression", choices=COMPRESSIONS, default="auto",
+        help="TFRecord/CSV compression; auto detects GZIP by its magic bytes.")
+    add("--csv_delimiter", default=",")
+    add("--max_bad_fraction", type=float, default=0.0,
+        help="Fraction of bad records allowed (skipped and reported); default 0.")
+    add("--tfds_name", help="A prepared TFDS dataset (with --format tfds).")
+    add("--tfds_data_dir")
+    add("--tfds_split", default="train")
+    add = group(parser, "labels").add_argument
     add("--label", default="label", help="Feature key or column of the label (default: label).")
     add("--task", choices=TASKS, default="multiclass")
     add("--num_classes", type=int, help="K; ids outside [0, K) fail the job. Inferred if omitted.")
@@ -54,37 +85,45 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "(every element counted). auto: id_lists for multilabel, else sparse.")
     add("--label_dtype", choices=LABEL_DTYPES, default="auto")
     add("--weight", help="Example-weight feature or column, for weighted counts.")
-    add("--csv_delimiter", default=",")
-    add("--csv_split_bytes", type=int, default=64 << 20,
-        help="CSV files larger than this are read as byte ranges of about this size, one task each "
-        "(default 64 MiB); 0 reads each file whole (needed for newlines inside quoted values).")
     add("--label_delimiter", default="|", help="Separator of ids inside one CSV cell (list forms).")
     add("--ignore_value", type=int, help="Dense-label id not to count (e.g. 255).")
-    add("--compression", choices=COMPRESSIONS, default="auto",
-        help="TFRecord/CSV compression; auto detects GZIP by its magic bytes.")
-    add("--max_bad_fraction", type=float, default=0.0,
-        help="Fraction of bad records allowed (skipped and reported); default 0.")
+    add = group(parser, "performance").add_argument
     add("--batch_size", type=int, default=8192)
     add("--read_threads", type=int, default=0,
         help="Shards one worker thread reads at once. 0 (default): all cores for the local "
         "in-process runner, cores / workers for local multi-process runs, 1 elsewhere (cloud "
         "runners already run one DoFn thread per core).")
-    add("--scheme", choices=SCHEMES, help="Also store this scheme's weights in the table.")
-    add("--tfds_name", help="A prepared TFDS dataset (with --format tfds).")
-    add("--tfds_data_dir")
-    add("--tfds_split", default="train")
-    add("--output", required=True, help="Where to write the table (local or gs://).")
+    add("--csv_split_bytes", type=int, default=64 << 20,
+        help="CSV files larger than this are read as byte ranges of about this size, one task each "
+        "(default 64 MiB); 0 reads each file whole (needed for newlines inside quoted values).")
     _dask.add_dask_flags(parser)
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The job's flags, in groups, on ``parser`` (a new ``rebalance stats`` parser if None)."""
+    # No abbreviations: ``--lab x`` must not silently mean ``--label x``.
+    parser = parser or argparse.ArgumentParser(
+        prog="rebalance stats", usage="rebalance stats --input PATTERN --output TABLE.json [flags] [Beam options]",
+        description="Count every class of a dataset exactly (Apache Beam) and write a weight table.",
+        allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=f"{BEAM_NOTE}\n\n{EXAMPLES}")
+    add_read_flags(parser)
+    add = group(parser, "output").add_argument
+    add("--output", required=True, help="Where to write the table (local or gs://).")
+    add("--scheme", choices=SCHEMES, help="Also store this scheme's weights in the table.")
+    add("--quiet", action="store_true",
+        help="No progress lines on stderr (local runners print one every ~15 s while counting).")
     return parser
 
 
-def parse_flags(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
-    """The job's flags and Beam's; a flag neither knows is refused before any data is read.
+def parse_flags(argv: Sequence[str] | None = None,
+                parser: argparse.ArgumentParser | None = None) -> tuple[argparse.Namespace, list[str]]:
+    """The job's flags (``parser``, default the stats job's) and Beam's; a flag neither knows is refused
+    before any data is read.
 
     Raises:
       ValueError: naming the unknown flag and the closest known one.
     """
-    parser = build_parser()
+    parser = parser or build_parser()
     args, rest = parser.parse_known_args(argv)
     beam, missing = beam_parser()
     _, unknown = beam.parse_known_args(rest)

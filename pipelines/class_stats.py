@@ -32,8 +32,8 @@ from pipelines import _dask
 from pipelines._config import COMPRESSIONS, FORMATS, LABEL_DTYPES, LABEL_FORMS, StatsConfig
 from pipelines._flags import beam_parser, flags_of, refuse_unknown
 from pipelines._outcome import FAILED_COUNTER, METRICS_NAMESPACE, job_failure
+from pipelines._progress import Progress
 from pipelines.transforms import ComputeClassStats, WriteWeightTable
-
 
 BEAM_NOTE = """\
 Beam's pipeline options are accepted too and passed to Beam unchanged: --runner
@@ -174,12 +174,15 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     options = PipelineOptions(beam_args)
     dask = _dask.resolve(args, options)  # --runner dask
     config = config_from_args(args, read_threads=_auto_read_threads(options))
-    stats = ComputeClassStats(config, on_error="report" if _reports_metrics(options) else "raise")
+    progress = Progress(local=_is_local(options) or (dask is not None and dask.address is None), quiet=args.quiet,
+                        runner=str(options.view_as(StandardOptions).runner))
+    stats = ComputeClassStats(config, on_error="report" if _reports_metrics(options) else "raise",
+                              progress_dir=progress.directory)
     plan = stats.plan  # fails fast on an empty input, before any worker starts
     logging.getLogger(__name__).info("Counting %r in %d shard(s) of %s", config.label, len(plan.shards), plan.inputs)
     start = time.monotonic()
     previous = fileio.read_bytes(args.output) if fileio.exists(args.output) else None
-    with _dask.cluster(dask, options):
+    with _dask.cluster(dask, options), progress.watch(len(plan.shards)):
         pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
         _ = pipeline | "ComputeClassStats" >> stats | "WriteTable" >> WriteWeightTable(args.output)
         result = None

@@ -29,6 +29,7 @@ from pipelines._config import Shard, StatsConfig
 from pipelines._files import arrow_file as _arrow_file
 from pipelines._files import is_gzip
 from pipelines._outcome import METRICS_NAMESPACE, as_data_error
+from pipelines._progress import note_shard
 from pipelines._shard import ShardCounter
 from pipelines._split import csv_range
 from pipelines._tfrecord_check import check_complete
@@ -42,8 +43,9 @@ _PARSERS_LOCK = threading.Lock()
 class _CountShards(beam.DoFn):
     """Base: one ``ClassCounts`` per shard, plus metrics counters."""
 
-    def __init__(self, config: StatsConfig) -> None:
+    def __init__(self, config: StatsConfig, progress_dir: str | None = None) -> None:
         self._config = config
+        self._progress_dir = progress_dir  # see pipelines._progress
 
     def setup(self) -> None:
         self._records = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "records")
@@ -93,6 +95,7 @@ class _CountShards(beam.DoFn):
         self._shards.inc()
         for kind, count in counts.bad.items():
             self._bad[kind].inc(count)
+        note_shard(self._progress_dir, counts.records)
         return counts
 
     def count(self, shard: Shard) -> ShardCounter:
@@ -355,7 +358,7 @@ class ReadParquetCounts(_CountShards):
         return counter
 
 
-def reader_for(config: StatsConfig) -> _CountShards:
-    """The DoFn that counts shards of ``config.format``."""
+def reader_for(config: StatsConfig, progress_dir: str | None = None) -> _CountShards:
+    """The DoFn that counts shards of ``config.format`` (noting each in ``progress_dir``, if given)."""
     return {"tfrecord": ReadTFRecordCounts, "tfds": ReadTFRecordCounts, "csv": ReadCsvCounts,
-            "parquet": ReadParquetCounts}[config.format](config)
+            "parquet": ReadParquetCounts}[config.format](config, progress_dir)

@@ -117,8 +117,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 def parse_flags(argv: Sequence[str] | None = None,
                 parser: argparse.ArgumentParser | None = None) -> tuple[argparse.Namespace, list[str]]:
-    """The job's flags (``parser``, default the stats job's) and Beam's; a flag neither knows is refused
-    before any data is read.
+    """The job's flags (``parser``, default the stats job's) and Beam's; a flag neither
+    knows is refused before any data is read.
 
     Raises:
       ValueError: naming the unknown flag and the closest known one.

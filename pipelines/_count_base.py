@@ -20,6 +20,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from balance.errors import RebalanceError
 from pipelines._config import Shard, StatsConfig
 from pipelines._outcome import METRICS_NAMESPACE, as_data_error, for_label
+from pipelines._progress import note_shard
 from pipelines._shard import ShardCounter
 from pipelines.combiners import BAD_KINDS, ClassCounts
 
@@ -34,12 +35,15 @@ class CountShards(beam.DoFn):
 
     Args:
       config: the job config; its label is the first head's.
+      progress_dir: a local directory where each counted shard is noted (see ``pipelines._progress``).
       heads: several label configs sharing ``config``'s input options (see
         ``pipelines._heads.HeadsConfig``), counted in one read; None: ``config`` alone.
     """
 
-    def __init__(self, config: StatsConfig, heads: tuple[StatsConfig, ...] | None = None) -> None:
+    def __init__(self, config: StatsConfig, progress_dir: str | None = None,
+                 heads: tuple[StatsConfig, ...] | None = None) -> None:
         self._config = config
+        self._progress_dir = progress_dir
         self._multi = heads is not None
         self._heads = tuple(heads) if heads is not None else (config,)
 
@@ -97,6 +101,7 @@ class CountShards(beam.DoFn):
         for bad, head in zip(self._bad, heads, strict=True):
             for kind, count in head.bad.items():
                 bad[kind].inc(count)
+        note_shard(self._progress_dir, heads[0].records)
         return counts
 
     def _counters(self, path: str, first_record: int | None = 0) -> list[ShardCounter]:

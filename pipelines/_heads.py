@@ -164,7 +164,7 @@ def split_per_label(flag: str, values: Sequence[str] | None, labels: Sequence[st
       ValueError: a LABEL that names no ``--label`` (both named), or a value given twice.
     """
     every, own, given = None, {}, {}
-    for text in values or ():
+    for text in [values] if isinstance(values, str) else values or ():  # a flag declared without append
         key, sep, value = text.partition("=")
         if sep and not (flag == "class_names" and "," in key):
             if key in own:
@@ -194,7 +194,7 @@ def heads_from_args(args: argparse.Namespace, read_threads: int = 1) -> HeadsCon
     )
     per_label: dict[str, dict[str, Any]] = {}
     for flag in PER_LABEL:
-        every, own = split_per_label(flag, getattr(args, flag), labels)
+        every, own = split_per_label(flag, getattr(args, flag, None), labels)  # rebalance sample has no --scheme
         if every is not None:
             options[flag] = every
         for label, value in own.items():

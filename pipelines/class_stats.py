@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineState
 
 from balance import fileio
@@ -37,27 +37,61 @@ from pipelines._flags import beam_parser, flags_of, refuse_unknown
 from pipelines._heads import heads_from_args, per_label_type
 from pipelines._job import auto_read_threads as _auto_read_threads
 from pipelines._job import counters as _counters
+from pipelines._job import is_local as _is_local
 from pipelines._job import job_error
 from pipelines._job import local_runner as _local_runner
 from pipelines._job import number as _number
 from pipelines._job import raise_reported as _raise_reported
 from pipelines._job import reports_metrics as _reports_metrics
+from pipelines._progress import Progress
 from pipelines.transforms import ComputeClassStats, WriteWeightTable
 
+BEAM_NOTE = """\
+Beam's pipeline options are accepted too and passed to Beam unchanged: --runner
+(default DirectRunner; dask, DataflowRunner, FlinkRunner, SparkRunner, PortableRunner),
+--direct_num_workers, --direct_running_mode, --project, --region, --temp_location, ...
+A flag neither the job nor Beam knows is refused. See "Runners" in docs/pipelines.md."""
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    """Adds the job's flags to ``parser`` (a new one if None); ``rebalance stats`` reuses it."""
-    # No abbreviations: ``--lab x`` must not silently mean ``--label x``.
-    parser = parser or argparse.ArgumentParser(
-        prog="python -m pipelines.class_stats", description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    add = parser.add_argument
+EXAMPLES = """\
+examples:
+  rebalance stats --input 'data/train-*.tfrecord' --label label --output table.json
+  rebalance stats --input 'data/*.tfrecord' --label a --label b --task b=multilabel \\
+      --label_form b=multi_hot --output tables/   # one pass, tables/a.json, b.json, index.json
+  rebalance stats --input data/train.csv --format csv --label species --label_dtype string \\
+      --scheme effective_number --output table.json
+  rebalance stats --input 'data/*.parquet' --format parquet --label y --output table.json \\
+      --runner DirectRunner --direct_num_workers 2 --direct_running_mode multi_processing"""
+
+
+def group(parser: argparse.ArgumentParser, title: str) -> argparse._ArgumentGroup:
+    """The argument group of ``parser`` titled ``title``, created if new (``rebalance sample`` adds to them)."""
+    for existing in parser._action_groups:
+        if existing.title == title:
+            return existing
+    return parser.add_argument_group(title)
+
+
+def add_read_flags(parser: argparse.ArgumentParser) -> None:
+    """The input, labels, performance and Dask flags: what ``rebalance stats`` and ``rebalance sample`` share."""
+    for title in ("input", "labels", "output", "performance"):  # the order --help lists them in
+        group(parser, title)
+    add = group(parser, "input").add_argument
     add("--input", action="append", default=[],
         help="File glob, file, directory or comma-separated list; may repeat.")
     add("--format", choices=FORMATS, default="tfrecord")
-    add("--label", action="append", help="Feature key or column of the label (default: label). Repeat it to "
-        "count several labels in one pass (one table each, --output is then a directory).")
+    add("--compression", choices=COMPRESSIONS, default="auto",
+        help="TFRecord/CSV compression; auto detects GZIP by its magic bytes.")
+    add("--csv_delimiter", default=",")
     # Per-label flags: VALUE for every label, LABEL=VALUE for one (repeatable); see pipelines._heads.
     per = "; LABEL=VALUE sets one --label's value (repeatable)."
+    add("--max_bad_fraction", action="append", type=per_label_type(float),
+        help=f"Fraction of bad records allowed (skipped and reported), per label; default 0{per}")
+    add("--tfds_name", help="A prepared TFDS dataset (with --format tfds).")
+    add("--tfds_data_dir")
+    add("--tfds_split", default="train")
+    add = group(parser, "labels").add_argument
+    add("--label", action="append", help="Feature key or column of the label (default: label). Repeat it to "
+        "count several labels in one pass (rebalance stats: one table each, --output is then a directory).")
     add("--task", action="append", help=f"One of {list(TASKS)} (default: multiclass){per}")
     add("--num_classes", action="append", type=per_label_type(int),
         help=f"K; ids outside [0, K) fail the job. Inferred if omitted{per}")
@@ -68,30 +102,37 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         f"(every element counted). auto (default): id_lists for multilabel, else sparse{per}")
     add("--label_dtype", action="append", help=f"One of {list(LABEL_DTYPES)} (default: auto){per}")
     add("--weight", help="Example-weight feature or column, for weighted counts.")
-    add("--csv_delimiter", default=",")
-    add("--csv_split_bytes", type=int, default=64 << 20,
-        help="CSV files larger than this are read as byte ranges of about this size, one task each "
-        "(default 64 MiB); 0 reads each file whole (needed for newlines inside quoted values).")
     add("--label_delimiter", default="|", help="Separator of ids inside one CSV cell (list forms).")
     add("--ignore_value", action="append", type=per_label_type(int),
         help=f"Dense-label id not to count (e.g. 255){per}")
-    add("--compression", choices=COMPRESSIONS, default="auto",
-        help="TFRecord/CSV compression; auto detects GZIP by its magic bytes.")
-    add("--max_bad_fraction", action="append", type=per_label_type(float),
-        help=f"Fraction of bad records allowed (skipped and reported), per label; default 0{per}")
+    add = group(parser, "performance").add_argument
     add("--batch_size", type=int, default=8192)
     add("--read_threads", type=int, default=0,
         help="Shards one worker thread reads at once. 0 (default): all cores for the local "
         "in-process runner, cores / workers for local multi-process runs, 1 elsewhere (cloud "
         "runners already run one DoFn thread per core).")
-    add("--scheme", action="append", help=f"Also store this scheme's weights ({sorted(SCHEMES)}) in the table{per}")
-    add("--tfds_name", help="A prepared TFDS dataset (with --format tfds).")
-    add("--tfds_data_dir")
-    add("--tfds_split", default="train")
+    add("--csv_split_bytes", type=int, default=64 << 20,
+        help="CSV files larger than this are read as byte ranges of about this size, one task each "
+        "(default 64 MiB); 0 reads each file whole (needed for newlines inside quoted values).")
+    _dask.add_dask_flags(parser)
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The job's flags, in groups, on ``parser`` (a new ``rebalance stats`` parser if None)."""
+    # No abbreviations: ``--lab x`` must not silently mean ``--label x``.
+    parser = parser or argparse.ArgumentParser(
+        prog="rebalance stats", usage="rebalance stats --input PATTERN --output TABLE.json [flags] [Beam options]",
+        description="Count every class of a dataset exactly (Apache Beam) and write a weight table.",
+        allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=f"{BEAM_NOTE}\n\n{EXAMPLES}")
+    add_read_flags(parser)
+    add = group(parser, "output").add_argument
     add("--output", required=True, help="Where to write the table (local or gs://); with several --label, a "
         "new or empty directory.")
     add("--overwrite", action="store_true", help="With several --label: replace a non-empty --output directory.")
-    _dask.add_dask_flags(parser)
+    add("--scheme", action="append", help=f"Also store this scheme's weights ({sorted(SCHEMES)}) in the table; "
+        "LABEL=VALUE sets one --label's value (repeatable).")
+    add("--quiet", action="store_true",
+        help="No progress lines on stderr (local runners print one every ~15 s while counting).")
     return parser
 
 
@@ -140,12 +181,15 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     options = PipelineOptions(beam_args)
     dask = _dask.resolve(args, options)  # --runner dask
     config = config_from_args(args, read_threads=_auto_read_threads(options))
-    stats = ComputeClassStats(config, on_error="report" if _reports_metrics(options) else "raise")
+    progress = Progress(local=_is_local(options) or (dask is not None and dask.address is None), quiet=args.quiet,
+                        runner=str(options.view_as(StandardOptions).runner))
+    stats = ComputeClassStats(config, on_error="report" if _reports_metrics(options) else "raise",
+                              progress_dir=progress.directory)
     plan = stats.plan  # fails fast on an empty input, before any worker starts
     logging.getLogger(__name__).info("Counting %r in %d shard(s) of %s", config.label, len(plan.shards), plan.inputs)
     start = time.monotonic()
     previous = fileio.read_bytes(args.output) if fileio.exists(args.output) else None
-    with _dask.cluster(dask, options):
+    with _dask.cluster(dask, options), progress.watch(len(plan.shards)):
         pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
         _ = pipeline | "ComputeClassStats" >> stats | "WriteTable" >> WriteWeightTable(args.output)
         result = None

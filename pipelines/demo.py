@@ -63,7 +63,7 @@ def run_demo(out: str, *, seed: int = 0, epochs: int = 6, largest: int = 12000, 
     print("[2/4] Counting classes with the Beam job (DirectRunner) ...", flush=True)
     table = class_stats.run([
         "--input", os.path.join(out, "data", "train-*.tfrecord"), "--format", "tfrecord",
-        "--label", LABEL_KEY, "--output", table_path, "--runner", "DirectRunner",
+        "--label", LABEL_KEY, "--output", table_path, "--runner", "DirectRunner", *(["--quiet"] if not verbose else []),
     ])
     print(f"\n$ rebalance show {table_path} --plot {out}/table.png")
     print(format_table(WeightTable.load(table_path)))

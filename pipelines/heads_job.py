@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineState
 
 from balance import fileio
@@ -41,9 +41,19 @@ from pipelines import _dask
 from pipelines._count_base import bad_counter_name
 from pipelines._dask import one_task_per_shard
 from pipelines._heads import HeadsConfig, heads_from_args
-from pipelines._job import auto_read_threads, counters, job_error, local_runner, number, raise_reported, reports_metrics
+from pipelines._job import (
+    auto_read_threads,
+    counters,
+    is_local,
+    job_error,
+    local_runner,
+    number,
+    raise_reported,
+    reports_metrics,
+)
 from pipelines._outcome import for_label, report
 from pipelines._plan import Plan, plan_inputs
+from pipelines._progress import Progress
 from pipelines._sample_write import is_nonempty_dir, makedirs, rename, rmtree, staging_dir
 from pipelines._table import build_table
 from pipelines.combiners import ClassCounts, CountCombineFn
@@ -66,9 +76,10 @@ class ComputeHeadStats(beam.PTransform):
     Args:
       heads: the labels and their options.
       on_error: ``"raise"`` (default) or ``"report"``.
+      progress_dir: a local directory where each counted shard is noted (see ``pipelines._progress``).
     """
 
-    def __init__(self, heads: HeadsConfig, *, on_error: str = "raise") -> None:
+    def __init__(self, heads: HeadsConfig, *, on_error: str = "raise", progress_dir: str | None = None) -> None:
         super().__init__()
         if not isinstance(heads, HeadsConfig):
             raise invalid("heads", "a HeadsConfig (HeadsConfig.of(labels, ...))", type(heads).__name__)
@@ -76,6 +87,7 @@ class ComputeHeadStats(beam.PTransform):
             raise invalid_choice("on_error", ON_ERROR, on_error)
         self._heads = heads
         self._on_error = on_error
+        self._progress_dir = progress_dir
         self._plan: tuple[Plan, HeadsConfig] | None = None
 
     @property
@@ -95,7 +107,7 @@ class ComputeHeadStats(beam.PTransform):
         return (
             pbegin
             | "ListShards" >> beam.Create(plan.shards)
-            | "CountShards" >> beam.ParDo(reader_for(heads.base, heads.heads))
+            | "CountShards" >> beam.ParDo(reader_for(heads.base, self._progress_dir, heads=heads.heads))
             | "MergeCounts" >> beam.CombineGlobally(merge)
             | "BuildTables" >> beam.FlatMap(_build_all, heads, plan.inputs, plan.fingerprint, self._on_error)
         )
@@ -201,13 +213,16 @@ def run_parsed(args: argparse.Namespace, beam_args: Sequence[str]) -> dict[str, 
     heads = heads_from_args(args, read_threads=auto_read_threads(options))
     output = args.output.rstrip("/")
     check_output(output, args.overwrite)
-    stats = ComputeHeadStats(heads, on_error="report" if reports_metrics(options) else "raise")
+    progress = Progress(local=is_local(options) or (dask is not None and dask.address is None), quiet=args.quiet,
+                        runner=str(options.view_as(StandardOptions).runner))
+    stats = ComputeHeadStats(heads, on_error="report" if reports_metrics(options) else "raise",
+                             progress_dir=progress.directory)
     plan, _ = stats.plan  # fails fast on an empty input, before any worker starts
     _LOG.info("Counting %s in one pass over %d shard(s) of %s", list(heads.labels), len(plan.shards), plan.inputs)
     index = f"{output}/{INDEX_NAME}"
     previous = fileio.read_bytes(index) if fileio.exists(index) else None
     start = time.monotonic()
-    with _dask.cluster(dask, options):
+    with _dask.cluster(dask, options), progress.watch(len(plan.shards)):
         pipeline = beam.Pipeline(runner=local_runner(options), options=options)
         _ = (pipeline | "ComputeHeadStats" >> stats
              | "WriteTables" >> WriteWeightTables(output, overwrite=args.overwrite))

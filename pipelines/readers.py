@@ -334,7 +334,9 @@ class ReadParquetCounts(_CountShards):
         return counters
 
 
-def reader_for(config: StatsConfig, heads: tuple[StatsConfig, ...] | None = None) -> _CountShards:
-    """The DoFn that counts shards of ``config.format`` (for each of ``heads``, in one read, if given)."""
+def reader_for(config: StatsConfig, progress_dir: str | None = None, *,
+               heads: tuple[StatsConfig, ...] | None = None) -> _CountShards:
+    """The DoFn that counts shards of ``config.format`` (noting each in ``progress_dir``, if given; for
+    each of ``heads``, in one read, if given)."""
     return {"tfrecord": ReadTFRecordCounts, "tfds": ReadTFRecordCounts, "csv": ReadCsvCounts,
-            "parquet": ReadParquetCounts}[config.format](config, heads)
+            "parquet": ReadParquetCounts}[config.format](config, progress_dir, heads)

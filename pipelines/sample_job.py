@@ -59,42 +59,61 @@ from pipelines._sampling import (
     negative_keep,
 )
 from pipelines.class_stats import (
+    BEAM_NOTE,
     _auto_read_threads,
     _local_runner,
+    add_read_flags,
     config_from_args,
+    group,
     job_error,
     parse_flags,
     run_as_command,
 )
-from pipelines.class_stats import build_parser as stats_parser
 from pipelines.combiners import CountCombineFn
 from pipelines.transforms import ComputeClassStats, WriteWeightTable
 
 _LOG = logging.getLogger(__name__)
 
 
+EXAMPLES = """\
+examples:
+  rebalance sample --input 'data/train-*.tfrecord' --label label --table table.json \\
+      --output sample/ --max_ratio 10
+  rebalance sample --input data/train.csv --format csv --label species --label_dtype string \\
+      --output sample/ --target sqrt --weight_feature w
+  rebalance sample --input 'data/*.parquet' --format parquet --label y --table table.json \\
+      --output sample/ --max_ratio 1 --seed 7 --runner DirectRunner --direct_num_workers 2"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The stats job's input and label flags, plus the sampling flags."""
+    """The stats job's input, labels and performance flags, plus the sampling flags."""
     parser = argparse.ArgumentParser(
-        prog="rebalance sample", description=__doc__.split("\n\n")[0] + ". Down-sampling only: every class "
-        "keeps min(1, ...) of its records; oversample at read time with balance.rebalance.",
-        conflict_handler="resolve")
-    stats_parser(parser)
-    add = parser.add_argument
+        prog="rebalance sample", allow_abbrev=False,
+        usage="rebalance sample --input PATTERN --output DIR (--max_ratio R | --target T) [flags] [Beam options]",
+        description="Write a down-sampled copy of a dataset (Apache Beam), with an exact table of the sample. "
+        "Down-sampling only: every class keeps min(1, ...) of its records; oversample at read time with "
+        "balance.rebalance. See docs/sampling.md.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=f"{BEAM_NOTE}\n\n{EXAMPLES}")
+    add_read_flags(parser)
+    # Stats job options, refused with a reason (see _check_flags) rather than as unknown flags.
+    parser.add_argument("--scheme", help=argparse.SUPPRESS)
+    add = group(parser, "output").add_argument
     add("--output", required=True, help="Directory of the sample (local or gs://); must be new or empty.")
-    how = parser.add_mutually_exclusive_group(required=True)
+    add("--num_shards", type=int, help="Output shards (default: about 256 MiB each).")
+    add("--overwrite", action="store_true", help="Replace a non-empty --output.")
+    add("--weight_feature", help="Also write 1 / keep_c into each kept record under this feature/column, so that "
+        "training on the sample with these weights is unbiased for the source distribution.")
+    sampling = group(parser, "sampling")
+    how = sampling.add_mutually_exclusive_group(required=True)
     how.add_argument("--max_ratio", type=float,
                      help="Cap every class at R x the rarest class's count (R >= 1; 1 balances the classes).")
     how.add_argument("--target", help="uniform, sqrt, or a JSON file of shares (a list of K numbers or "
                      "{class: share}); each class keeps min(1, scale * target_c / share_c), the largest "
                      "scale needing no oversampling (the class furthest below its target is kept whole).")
+    add = sampling.add_argument
     add("--seed", type=int, default=0, help="Key of the record hash that decides what is kept (default 0).")
-    add("--weight_feature", help="Also write 1 / keep_c into each kept record under this feature/column, so that "
-        "training on the sample with these weights is unbiased for the source distribution.")
     add("--table", help="The source table (from rebalance stats on the same input). Without it the stats job "
         "runs first (one more pass) and its table is kept as DIR/source_table.json.")
-    add("--num_shards", type=int, help="Output shards (default: about 256 MiB each).")
-    add("--overwrite", action="store_true", help="Replace a non-empty --output.")
     return parser
 
 

@@ -40,14 +40,16 @@ class ComputeClassStats(beam.PTransform):
     Args:
       config: what to read and count.
       on_error: ``"raise"`` (default) or ``"report"``.
+      progress_dir: a local directory where each counted shard is noted (see ``pipelines._progress``).
     """
 
-    def __init__(self, config: StatsConfig, *, on_error: str = "raise") -> None:
+    def __init__(self, config: StatsConfig, *, on_error: str = "raise", progress_dir: str | None = None) -> None:
         super().__init__()
         if on_error not in ON_ERROR:
             raise invalid_choice("on_error", ON_ERROR, on_error)
         self._config = config
         self._on_error = on_error
+        self._progress_dir = progress_dir
         self._plan: Plan | None = None
 
     @property
@@ -66,7 +68,7 @@ class ComputeClassStats(beam.PTransform):
         return (
             pbegin
             | "ListShards" >> beam.Create(shards)
-            | "CountShards" >> beam.ParDo(reader_for(config))
+            | "CountShards" >> beam.ParDo(reader_for(config, self._progress_dir))
             | "MergeCounts" >> beam.CombineGlobally(CountCombineFn(config.weighted))
             | "BuildTable" >> beam.FlatMap(_build, config, inputs, fingerprint, self._on_error)
         )

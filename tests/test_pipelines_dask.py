@@ -155,11 +155,15 @@ def test_missing_label_column_fails_as_on_direct_runner(data, cluster, tmp_path)
     assert messages[0] == messages[1]
 
 
-def test_local_cluster_started_and_stopped_by_the_job(data):
+def test_local_cluster_started_and_stopped_by_the_job(data, capsys, monkeypatch):
     import psutil
 
     before = {p.pid for p in psutil.Process().children(recursive=True)}
+    monkeypatch.setenv("REBALANCE_PROGRESS_SECONDS", "0.05")
     table = job(data, "parquet", "parquet-local", "--runner", "dask", "--dask_workers", "2")
+    # The workers of the local cluster note their shards where the command reads them.
+    last = [line for line in capsys.readouterr().err.splitlines() if line.startswith("progress:")][-1]
+    assert last.startswith(f"progress: 12/12 shards, {N:,} records, "), last  # 3 files of 4 row groups
     assert table.content_equal(job(data, "parquet", "parquet-direct"))
     left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before and p.is_running()
             and p.status() != psutil.STATUS_ZOMBIE]

@@ -41,7 +41,7 @@ def heads_data(seed: int = 3):
 def in_process(config, heads=None):
     """The job's readers and last step without Beam, shard by shard (as the job runs them)."""
     plan = plan_inputs(config)
-    reader = reader_for(plan.config, heads)
+    reader = reader_for(plan.config, heads=heads)
     reader.setup()
     per_shard = [reader._counts(shard) for shard in plan.shards]
     if heads is None:
@@ -132,7 +132,7 @@ def test_tfrecord_record_of_the_wrong_type_for_one_label_is_bad_for_that_label_o
     heads = HeadsConfig.of(["a", "b"], input=(str(tmp_path / "d"),),
                            per_label={"b": {"label_dtype": "string", "max_bad_fraction": 0.01}})
     plan = plan_inputs(heads.base)
-    reader = reader_for(heads.base, heads.heads)
+    reader = reader_for(heads.base, heads=heads.heads)
     reader.setup()
     per_shard = [reader._counts(shard) for shard in plan.shards]  # the batch parse fails: each label on its own
     merged = [merge_counts(counts[i] for counts in per_shard) for i in range(2)]

@@ -55,10 +55,14 @@ def in_process(dataset):
     return table
 
 
-def test_direct_multi_processing_two_workers(dataset, in_process):
+def test_direct_multi_processing_two_workers(dataset, in_process, capsys, monkeypatch):
+    monkeypatch.setenv("REBALANCE_PROGRESS_SECONDS", "0.05")
     table = stats(dataset[0], "multi", "--direct_num_workers=2",
                   "--direct_running_mode=multi_processing")
     assert table.content_equal(in_process)
+    # The worker processes note their shards where the command reads them.
+    last = [line for line in capsys.readouterr().err.splitlines() if line.startswith("progress:")][-1]
+    assert last.startswith(f"progress: 5/5 shards, {N:,} records, "), last
 
 
 def _free_port() -> int:

@@ -55,12 +55,10 @@ A flag neither the job nor Beam knows is refused. See "Runners" in docs/pipeline
 EXAMPLES = """\
 examples:
   rebalance stats --input 'data/train-*.tfrecord' --label label --output table.json
-  rebalance stats --input 'data/*.tfrecord' --label a --label b --task b=multilabel \\
-      --label_form b=multi_hot --output tables/   # one pass, tables/a.json, b.json, index.json
   rebalance stats --input data/train.csv --format csv --label species --label_dtype string \\
       --scheme effective_number --output table.json
-  rebalance stats --input 'data/*.parquet' --format parquet --label y --output table.json \\
-      --runner DirectRunner --direct_num_workers 2 --direct_running_mode multi_processing"""
+  rebalance stats --input 'data/*.parquet' --format parquet --label a --label b \\
+      --task b=multilabel --num_classes b=20 --output tables/"""
 
 
 def group(parser: argparse.ArgumentParser, title: str) -> argparse._ArgumentGroup:

@@ -186,7 +186,7 @@ class ReadTFRecordCounts(_CountShards):
         return parse
 
     def _add(self, counter: ShardCounter, parsed) -> None:
-        values, lengths = parsed[0].numpy(), parsed[1].numpy()
+        values, lengths = _label_values(self._tf, parsed[0]), parsed[1].numpy()
         weights = _one_per_row(parsed[2].numpy(), parsed[3].numpy()) if len(parsed) > 2 else None
         counter.add(values, lengths, weights)
 
@@ -257,6 +257,23 @@ class ReadTFRecordCounts(_CountShards):
         return bad
 
 
+def _label_values(tf, values):
+    """Parsed label values as numpy, or, for bytes, as an Arrow array made from TF's buffer.
+
+    ``.numpy()`` of a string tensor makes a Python object per value; one
+    ``reduce_join`` and the value lengths build the Arrow array instead.
+    """
+    if values.dtype != tf.string:
+        return values.numpy()
+    import pyarrow as pa
+
+    lengths = tf.strings.length(values, unit="BYTE").numpy()
+    offsets = np.zeros(lengths.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = tf.strings.reduce_join(values).numpy()
+    return pa.Array.from_buffers(pa.large_binary(), lengths.size, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
 def _kind_of(dtype) -> str:
     return {"string": "bytes_list", "int64": "int64_list"}.get(dtype.name, "float_list")
 
@@ -310,7 +327,7 @@ class ReadCsvCounts(_CountShards):
                     stream, read_options=pa_csv.ReadOptions(block_size=4 << 20, column_names=names),
                     parse_options=parse, convert_options=convert)
                 for batch in reader:
-                    values, lengths, wrong = arrow_labels(batch.column(0), config, text=True)
+                    values, lengths, wrong = arrow_labels(batch.column(0), config, text=True, arrow_strings=True)
                     weights = arrow_weights(batch.column(1)) if config.weight else None
                     counter.add(values, lengths, weights, wrong)
             except pa.ArrowInvalid as err:
@@ -346,7 +363,8 @@ class ReadParquetCounts(_CountShards):
             columns = [c for c in (config.label, config.weight) if c and c in names]
             for batch in parquet.iter_batches(batch_size=config.batch_size,
                                               row_groups=[shard.row_group], columns=columns):
-                values, lengths, wrong = arrow_labels(batch.column(config.label), config, text=False)
+                values, lengths, wrong = arrow_labels(batch.column(config.label), config, text=False,
+                                                       arrow_strings=True)
                 weights = None
                 if config.weight:
                     weights = (arrow_weights(batch.column(config.weight)) if config.weight in names

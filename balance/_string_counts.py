@@ -86,8 +86,8 @@ class StringCounts(Mapping):
             self._pending = self._compacted = size
         return self
 
-    def to_exact(self, convert) -> StringCounts:
-        """A compacted copy whose counts are ``convert(counts)`` (e.g. float sums -> exact ints)."""
+    def map_counts(self, convert) -> StringCounts:
+        """A compacted copy whose counts are ``convert(counts)`` (float sums <-> exact ints)."""
         self.compact()
         if not self._parts:
             return StringCounts(dtype=convert(np.zeros(0)).dtype)
@@ -107,6 +107,11 @@ class StringCounts(Mapping):
     def counts(self) -> np.ndarray:
         self.compact()
         return self._parts[0][1] if self._parts else np.zeros(0, self._dtype)
+
+    def sorted(self) -> tuple[list[str], np.ndarray]:
+        """Labels sorted by code point (UTF-8 byte order, as Arrow sorts) and their counts."""
+        order = pc.sort_indices(self.labels)
+        return self.labels.take(order).to_pylist(), self.counts[order.to_numpy()]
 
     def _as_dict(self) -> dict[str, Any]:
         if self._dict is None:

@@ -200,7 +200,14 @@ def decode_labels(
 def vocabulary_counts(
     string_counts: Mapping[str, float], class_names: Sequence[str] | None
 ) -> tuple[np.ndarray, list[str]]:
-    """Orders string counts by ``class_names`` or, if None, sorted (deterministic)."""
+    """Orders string counts by ``class_names`` or, if None, sorted by code point (deterministic).
+
+    ``StringCounts`` are sorted in Arrow (``StringCounts.sorted``): UTF-8 byte
+    order is code point order, the order ``sorted`` gives.
+    """
+    if class_names is None and isinstance(string_counts, StringCounts):
+        names, counts = string_counts.sorted()
+        return np.asarray(counts, dtype=np.float64), names
     names = list(class_names) if class_names is not None else sorted(string_counts)
     unknown = sorted(set(string_counts) - set(names))
     if unknown:

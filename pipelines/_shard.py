@@ -123,7 +123,7 @@ class ShardCounter:
         return ClassCounts(
             weighted=weighted,
             ids=to_exact(self.ids, weighted),
-            names=self.names.to_exact(lambda sums: to_exact(sums, weighted)),
+            names=self.names.map_counts(lambda sums: to_exact(sums, weighted)),
             examples=scalar_to_exact(self.examples, weighted),
             elements=scalar_to_exact(self.elements, weighted),
             records=self.records,

@@ -73,20 +73,30 @@ def _convert(flat: pa.Array, config: StatsConfig, text: bool) -> tuple[np.ndarra
             config.label_dtype == "auto" and not text and config.form == "sparse")
         if wants_strings and not nulls.any():
             return flat, None
-        try:
-            ids = pc.cast(pc.fill_null(flat, "0"), pa.int64()).to_numpy(zero_copy_only=False)
+        ids = _cast(flat, pa.int64())
+        if ids is None:  # "1.0" as written from pandas floats: ids by the whole-number rule
+            ids = _cast(flat, pa.float64())
+        if ids is not None:
             return ids, nulls if nulls.any() else None
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass
-        try:  # "1.0" as written from pandas floats: ids by the whole-number rule
-            floats = pc.cast(pc.fill_null(flat, "0"), pa.float64()).to_numpy(zero_copy_only=False)
-            return floats, nulls if nulls.any() else None
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            if config.label_dtype == "auto" and config.form == "sparse" and not nulls.any():
-                return flat, None
-            return _python_ids(flat.to_pylist())
+        if config.label_dtype == "auto" and config.form == "sparse" and not nulls.any():
+            return flat, None
+        return _python_ids(flat.to_pylist())
     wrong = np.ones(len(flat), dtype=bool)  # structs, maps, ...: never a label
     return np.zeros(len(flat), dtype=np.int64), wrong if wrong.any() else None
+
+
+def _cast(flat: pa.Array, dtype: pa.DataType) -> np.ndarray | None:
+    """Text cells parsed as ``dtype`` (nulls as 0), or None if one does not parse.
+
+    The first cells are tried alone first: a cast that fails costs as much as
+    one that succeeds, and a batch of string labels fails on its first cell.
+    """
+    filled = pc.fill_null(flat, "0")
+    try:
+        pc.cast(filled.slice(0, 16), dtype)
+        return pc.cast(filled, dtype).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
 
 
 def _python_ids(cells: list) -> tuple[np.ndarray, np.ndarray]:

@@ -34,7 +34,8 @@ from pipelines._table import build_table
 from pipelines.combiners import CountCombineFn
 from pipelines.readers import reader_for
 
-WORDS = ["Zebra", "apple", "Äpfel", "éclair", "猫", "🐈 emoji", "a,b", 'q"t', "ß", "zz", "Z", "a b", "\ufb01n", "\uffff"]
+WORDS = ["Zebra", "apple", "Äpfel", "éclair", "猫", "🐈 emoji", "a,b", 'q"t', "ß", "zz", "Z", "a b",
+         "\ufb01n", "\uffff"]
 SHARDS = 3
 BATCH = 64  # several batches per shard
 
@@ -97,7 +98,8 @@ def test_string_tables_match_from_labels_and_counter(tmp_path, fmt, binary, weig
     expected: collections.Counter = collections.Counter()
     for i, row in enumerate(rows):
         expected[row] += 1 if weights is None else weights[i]
-    names = sorted(expected)  # code point order: "Z" < "Zebra" < "a b" < ... < "Äpfel" < "猫" < "\ufb01n" < "\uffff" < "🐈"
+    # Code point order: "Z" < "Zebra" < "a b" < ... < "Äpfel" < "猫" < "\ufb01n" < "\uffff" < "🐈 emoji".
+    names = sorted(expected)
     assert table.class_names == tuple(names) and table.label_dtype == "string"
     assert table.counts.tolist() == [expected[n] for n in names]
     assert table.num_examples == (len(rows) if weights is None else sum(weights))

@@ -1,13 +1,16 @@
 """String-label counts kept in Arrow: a hash pass per batch, never a Python object per value.
 
-``StringCounts`` is a multiset of ``(label, count)`` pairs: Arrow
-``large_string`` labels and a numpy count per label (float64 sums, int64
-counts, or Python ints for exact fixed-point sums). Adding counts appends
-them; they are compacted (``pyarrow.compute.dictionary_encode`` of the
-concatenated labels, then one ``bincount`` or ``add.at`` of the counts) once
-enough are pending, so memory stays O(classes). Compaction adds the counts of
-a label in the order they were appended, starting from 0: float sums are the
-same as adding them one by one in that order.
+``StringCounts`` is a multiset of ``(label, count)`` pairs: Arrow string
+labels and a numpy count per label. Adding counts appends them; they are
+compacted once enough are pending, so memory stays O(classes):
+
+* int64 counts (unweighted; exact in any order): one Arrow
+  ``group_by().aggregate(sum)`` of the concatenated labels;
+* float64 sums (weighted, per shard): ``pyarrow.compute.dictionary_encode``,
+  then ``numpy.bincount``, which adds a label's sums in the order they were
+  appended, starting from 0, so a sum is the same as adding them one by one;
+* Python ints (exact fixed-point sums): ``dictionary_encode``, then
+  ``numpy.add.at``.
 
 It reads as a ``Mapping`` from label to count (built on first use, once),
 which is all the table-building code needs.
@@ -15,7 +18,7 @@ which is all the table-building code needs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -24,8 +27,11 @@ import pyarrow.compute as pc
 
 from balance.errors import invalid_data
 
-_TEXT = pa.large_string()
-_COMPACT_AT = 1 << 17  # pending labels; compaction also waits for twice the compacted size
+# Compaction waits for this many pending labels and for _GROWTH times the compacted
+# ones: each label is hashed a few times at most, and memory stays O(classes).
+_COMPACT_AT = 1 << 18
+_GROWTH = 4
+_LARGE = (1 << 31) - (1 << 24)  # string bytes beyond which int32 offsets would overflow
 
 
 class StringCounts(Mapping):
@@ -33,11 +39,12 @@ class StringCounts(Mapping):
 
     Args:
       labels: distinct or repeated labels (Arrow string-like, valid UTF-8).
-      counts: one count per label, or None for 1 each (float64).
+      counts: one count per label, or None for 1 each.
+      dtype: of the counts: int64, float64 or object (Python ints).
     """
 
     def __init__(self, labels: pa.Array | None = None, counts: np.ndarray | None = None,
-                 *, dtype: Any = np.float64) -> None:
+                 *, dtype: Any = np.int64) -> None:
         self._dtype = np.dtype(dtype)
         self._parts: list[tuple[pa.Array, np.ndarray | None]] = []
         self._pending = 0
@@ -49,41 +56,44 @@ class StringCounts(Mapping):
     # ------------------------------------------------------------ building
     def add(self, other: StringCounts) -> StringCounts:
         """Appends ``other``'s counts (in place) and returns self."""
+        if not self._parts:
+            self._compacted = other._compacted
         for labels, counts in other._parts:
             self._append(labels, counts)
         return self
 
-    @classmethod
-    def concat(cls, parts: Sequence[StringCounts], dtype: Any) -> StringCounts:
-        out = cls(dtype=dtype)
-        for part in parts:
-            out.add(part)
-        return out
-
     def _append(self, labels: pa.Array, counts: np.ndarray | None) -> None:
-        if labels.type != _TEXT:
-            labels = labels.cast(_TEXT)
+        if not (pa.types.is_string(labels.type) or pa.types.is_large_string(labels.type)):
+            labels = labels.cast(pa.string() if labels.nbytes < _LARGE else pa.large_string())
         self._parts.append((labels, counts))
         self._pending += len(labels)
         self._dict = None
-        if self._pending > max(_COMPACT_AT, 2 * self._compacted):
+        if self._pending > max(_COMPACT_AT, _GROWTH * self._compacted):
             self.compact()
 
     def compact(self) -> StringCounts:
         """Merges equal labels into one entry each (in place); returns self."""
-        if len(self._parts) > 1 or (self._parts and self._parts[0][1] is None):
-            labels = pa.concat_arrays([p[0] for p in self._parts])
+        if not (len(self._parts) > 1 or (self._parts and self._parts[0][1] is None)):
+            return self
+        parts = self._parts
+        labels = _concat([p[0] for p in parts])
+        counts = np.concatenate([np.ones(len(p[0]), self._dtype) if p[1] is None else p[1] for p in parts])
+        if self._dtype == np.int64 and pa.types.is_string(labels.type):  # Arrow's grouper is slow on large_string
+            grouped = pa.table({"label": labels, "n": counts}).group_by("label", use_threads=False).aggregate(
+                [("n", "sum")])
+            labels, counts = grouped.column("label").combine_chunks(), grouped.column("n_sum").to_numpy()
+        else:
             encoded = pc.dictionary_encode(labels)
             codes = encoded.indices.to_numpy(zero_copy_only=False)
-            size = len(encoded.dictionary)
+            labels = encoded.dictionary
             if self._dtype == np.float64:
-                weights = np.concatenate([np.ones(len(p[0])) if p[1] is None else p[1] for p in self._parts])
-                counts = np.bincount(codes, weights=weights, minlength=size)
+                counts = np.bincount(codes, weights=counts, minlength=len(labels))
             else:
-                counts = np.zeros(size, dtype=self._dtype)  # object zeros are Python int 0s
-                np.add.at(counts, codes, np.concatenate([p[1] for p in self._parts]))
-            self._parts = [(encoded.dictionary, counts)]
-            self._pending = self._compacted = size
+                summed = np.zeros(len(labels), dtype=self._dtype)  # object zeros are Python int 0s
+                np.add.at(summed, codes, counts)
+                counts = summed
+        self._parts = [(labels, counts)]
+        self._pending = self._compacted = len(labels)
         return self
 
     def map_counts(self, convert) -> StringCounts:
@@ -101,7 +111,7 @@ class StringCounts(Mapping):
     @property
     def labels(self) -> pa.Array:
         self.compact()
-        return self._parts[0][0] if self._parts else pa.array([], _TEXT)
+        return self._parts[0][0] if self._parts else pa.array([], pa.string())
 
     @property
     def counts(self) -> np.ndarray:
@@ -155,12 +165,12 @@ def count_strings(values: Any, rows: np.ndarray, weights: np.ndarray | None, whe
       balance.errors.InvalidDataError: invalid UTF-8, naming the first such record.
     """
     labels = _text(_as_arrow(values), rows, where)
-    if weights is None:  # counted 1 each when compacted
+    if weights is None:  # int64 counts, 1 each, summed when compacted
         return StringCounts(labels)
     encoded = pc.dictionary_encode(labels)
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     sums = np.bincount(codes, weights=weights, minlength=len(encoded.dictionary))
-    return StringCounts(encoded.dictionary, sums)
+    return StringCounts(encoded.dictionary, sums, dtype=np.float64)
 
 
 def string_array(values: Any) -> bool:
@@ -187,12 +197,20 @@ def _as_arrow(values: Any) -> pa.Array:
         return pa.array([v if isinstance(v, (bytes, str)) else str(v) for v in values.tolist()], pa.large_binary())
 
 
+def _concat(labels: list[pa.Array]) -> pa.Array:
+    if len(labels) == 1:
+        return labels[0]
+    large = sum(a.nbytes for a in labels) >= _LARGE or any(pa.types.is_large_string(a.type) for a in labels)
+    return pa.concat_arrays([a.cast(pa.large_string()) if large else a for a in labels])
+
+
 def _text(labels: pa.Array, rows: np.ndarray, where) -> pa.Array:
-    """Labels as ``large_string``; invalid UTF-8 fails, naming its first record."""
+    """Labels as Arrow strings; invalid UTF-8 fails, naming its first record."""
     try:
         if pa.types.is_string(labels.type) or pa.types.is_large_string(labels.type):
             labels.validate(full=True)
-        return labels.cast(_TEXT)
+            return labels
+        return labels.cast(pa.string() if labels.nbytes < _LARGE else pa.large_string())
     except pa.ArrowInvalid:
         pass
     for index, value in enumerate(labels.cast(pa.large_binary()).to_pylist()):  # the error path only

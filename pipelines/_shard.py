@@ -36,7 +36,8 @@ class ShardCounter:
         self.path = path
         self.form = config.form
         self.ids = np.zeros(config.num_classes or 0, dtype=np.float64)
-        self.names = StringCounts()  # float64 sums, in Arrow (see balance._string_counts)
+        # Arrow labels; int64 counts, or float64 sums when weighted (see balance._string_counts).
+        self.names = StringCounts(dtype=np.float64 if config.weighted else np.int64)
         self.examples = 0.0
         self.elements = 0.0
         self.records = 0

@@ -271,6 +271,9 @@ def _label_values(tf, values):
     offsets = np.zeros(lengths.size + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     data = tf.strings.reduce_join(values).numpy()
+    if offsets[-1] < 2**31:
+        return pa.Array.from_buffers(pa.binary(), lengths.size, [None, pa.py_buffer(offsets.astype(np.int32)),
+                                                                  pa.py_buffer(data)])
     return pa.Array.from_buffers(pa.large_binary(), lengths.size, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 

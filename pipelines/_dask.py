@@ -83,6 +83,11 @@ def resolve(args: argparse.Namespace, options: Any) -> DaskSetup | None:
             raise invalid(given[0], "no value unless --runner dask", getattr(args, given[0]),
                           hint=f"The runner is {standard.runner or 'DirectRunner'}")
         return None
+    if getattr(args, "read_threads", 0) not in (0, 1):
+        # Beam's DaskRunner drops what a DoFn emits in finish_bundle, where shards
+        # read concurrently are emitted; one shard per DoFn call is emitted at once.
+        raise invalid("read_threads", "0 or 1 with --runner dask (the cluster's workers read the shards in "
+                      "parallel)", args.read_threads, hint="Add Dask workers or threads instead")
     standard.runner = DASK_RUNNER
     dask = _dask_options(options)
     address = args.dask_address or dask.address

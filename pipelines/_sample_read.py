@@ -2,9 +2,11 @@
 
 Each DoFn reads one shard with the stats job's native readers (tf.data for
 TFRecord, pyarrow for CSV and Parquet), counts every record into a
-``ShardCounter`` exactly as the stats job does (tagged output ``source``, to
-check the table against the data), and emits the kept records as
-``(output_shard, KeptBatch)`` pairs: whole batches, never single records.
+``ShardCounter`` exactly as the stats job does (emitted as
+``(SOURCE_KEY, ClassCounts)``, to check the table against the data), and emits
+the kept records as ``(output_shard, KeptBatch)`` pairs: whole batches, never
+single records. One output of pairs, not tagged outputs: Beam's DaskRunner
+mixes tagged outputs into one collection.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from pipelines._arrow import arrow_labels, arrow_weights
 from pipelines._config import Shard
 from pipelines._sampling import HASH_BUCKETS, SampleSpec, record_rates, row_hashes, uniform_from_hash, valid_rows
 from pipelines._shard import ShardCounter
+from pipelines._split import csv_range
 from pipelines.combiners import ClassCounts
 from pipelines.readers import ReadTFRecordCounts, _arrow_file, _one_per_row, is_gzip
 
 METRICS_NAMESPACE = "tf_rebalance.sample"
-SOURCE = "source"
+SOURCE_KEY = -1  # the key of the source counts; output shards are 0, 1, ...
 
 
 class KeptBatch(NamedTuple):
@@ -103,10 +106,7 @@ class _SampleShards(beam.DoFn):
 
     def finish_bundle(self) -> Iterator[Any]:
         for out in self._drain():
-            if isinstance(out, beam.pvalue.TaggedOutput):
-                yield beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, MIN_TIMESTAMP, (GlobalWindow(),)))
-            else:
-                yield WindowedValue(out, MIN_TIMESTAMP, (GlobalWindow(),))
+            yield WindowedValue(out, MIN_TIMESTAMP, (GlobalWindow(),))
 
     def _drain(self) -> list[Any]:
         """Reads the pending shards concurrently (the native readers release the GIL)."""
@@ -122,7 +122,7 @@ class _SampleShards(beam.DoFn):
             self._records.inc(counts.records)
             self._written.inc(sum(len(b.lengths) for _, b in decider.kept))
             out.extend(decider.kept)
-            out.append(beam.pvalue.TaggedOutput(SOURCE, counts))
+            out.append((SOURCE_KEY, counts))
         return out
 
     def _read(self, shard: Shard) -> _Decider:
@@ -288,9 +288,11 @@ class SampleCsv(_SampleArrow):
             invalid_rows[0] += 1
             return "skip"
 
-        parse = pa_csv.ParseOptions(delimiter=config.csv_delimiter, invalid_row_handler=skip_invalid)
+        # As the stats job reads them: a byte range of a big file (pipelines._split) or a whole file.
+        parse = pa_csv.ParseOptions(delimiter=config.csv_delimiter, invalid_row_handler=skip_invalid,
+                                    newlines_in_values=shard.end < 0)
         read = pa_csv.ReadOptions(block_size=4 << 20)
-        gzip = is_gzip(shard.path, config.compression)
+        gzip = shard.end < 0 and is_gzip(shard.path, config.compression)
         names = self._header(shard.path, gzip, parse, read)
         if names is None:
             return
@@ -299,6 +301,9 @@ class SampleCsv(_SampleArrow):
                                         quoted_strings_can_be_null=False, null_values=[])
         with _arrow_file(shard.path) as handle:
             stream = pa.CompressedInputStream(handle, "gzip") if gzip else handle
+            if shard.end >= 0:
+                stream, header = csv_range(handle, shard, config.csv_delimiter, handle.size())
+                read = pa_csv.ReadOptions(block_size=4 << 20, column_names=header)
             try:
                 for batch in pa_csv.open_csv(stream, read_options=read, parse_options=parse,
                                              convert_options=convert):

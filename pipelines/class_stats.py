@@ -78,13 +78,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
-def parse_flags(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
-    """The job's flags and Beam's; a flag neither knows is refused before any data is read.
+def parse_flags(argv: Sequence[str] | None = None,
+                parser: argparse.ArgumentParser | None = None) -> tuple[argparse.Namespace, list[str]]:
+    """The job's flags (``parser``, default the stats job's) and Beam's; a flag neither
+    knows is refused before any data is read.
 
     Raises:
       ValueError: naming the unknown flag and the closest known one.
     """
-    parser = build_parser()
+    parser = parser or build_parser()
     args, rest = parser.parse_known_args(argv)
     beam, missing = beam_parser()
     _, unknown = beam.parse_known_args(rest)

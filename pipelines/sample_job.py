@@ -34,9 +34,11 @@ from apache_beam.runners.runner import PipelineState
 from balance import fileio
 from balance.errors import invalid
 from balance.table import WeightTable
+from pipelines import _dask
 from pipelines._config import StatsConfig
+from pipelines._dask import one_task_per_shard
 from pipelines._plan import plan_inputs
-from pipelines._sample_read import METRICS_NAMESPACE, SOURCE, sampler_for
+from pipelines._sample_read import METRICS_NAMESPACE, SOURCE_KEY, sampler_for
 from pipelines._sample_write import (
     SOURCE_TABLE_NAME,
     TABLE_NAME,
@@ -56,7 +58,14 @@ from pipelines._sampling import (
     load_target,
     negative_keep,
 )
-from pipelines.class_stats import _auto_read_threads, _local_runner, config_from_args, job_error, run_as_command
+from pipelines.class_stats import (
+    _auto_read_threads,
+    _local_runner,
+    config_from_args,
+    job_error,
+    parse_flags,
+    run_as_command,
+)
 from pipelines.class_stats import build_parser as stats_parser
 from pipelines.combiners import CountCombineFn
 from pipelines.transforms import ComputeClassStats, WriteWeightTable
@@ -152,8 +161,9 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
       ValueError: bad flags, a table that does not match the input, bad input.
         Nothing is published then.
     """
-    args, beam_args = build_parser().parse_known_args(argv)
+    args, beam_args = parse_flags(argv, build_parser())
     options = PipelineOptions(beam_args)
+    dask = _dask.resolve(args, options)  # --runner dask
     _refuse_tfds(args)
     config = config_from_args(args, read_threads=_auto_read_threads(options))
     _check_flags(args, config)
@@ -166,18 +176,20 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
         config, target, described = _resolve(args, config, source, plan)
     try:
         makedirs(staging)
-        if not args.table:
-            print(f"No --table given: counting {config.label!r} with the stats job first (one more pass); "
-                  f"the table is kept as {output}/{SOURCE_TABLE_NAME}, pass it as --table next time", flush=True)
-            source, counted = _count_source(config, options, f"{staging}/{SOURCE_TABLE_NAME}"), True
-            config, target, described = _resolve(args, config, source, plan)
-        keep = keep_rates(source, max_ratio=args.max_ratio, target=target)
-        kept_fraction = float(source.counts @ keep / source.counts.sum()) if source.task != "multilabel" else 1.0
-        size = sum(fileio.size(s.path) for s in plan.shards)
-        spec = SampleSpec(config, tuple(keep.tolist()), negative_keep(source, keep), args.seed, args.weight_feature,
-                          args.num_shards or default_num_shards(size, kept_fraction))
-        publisher = Publisher(spec, source, staging, output, args.overwrite, described)
-        result = _sample(spec, plan, source, staging, publisher, options)
+        with _dask.cluster(dask, options):  # one local cluster for both passes
+            if not args.table:
+                print(f"No --table given: counting {config.label!r} with the stats job first (one more pass); "
+                      f"the table is kept as {output}/{SOURCE_TABLE_NAME}, pass it as --table next time",
+                      flush=True)
+                source, counted = _count_source(config, options, f"{staging}/{SOURCE_TABLE_NAME}"), True
+                config, target, described = _resolve(args, config, source, plan)
+            keep = keep_rates(source, max_ratio=args.max_ratio, target=target)
+            kept_fraction = float(source.counts @ keep / source.counts.sum()) if source.task != "multilabel" else 1.0
+            size = sum(fileio.size(s.path) for s in plan.shards)
+            spec = SampleSpec(config, tuple(keep.tolist()), negative_keep(source, keep), args.seed,
+                              args.weight_feature, args.num_shards or default_num_shards(size, kept_fraction))
+            publisher = Publisher(spec, source, staging, output, args.overwrite, described)
+            result = _sample(spec, plan, source, staging, publisher, options)
     except BaseException as err:
         rmtree(staging)
         raise job_error(err) from err
@@ -211,24 +223,58 @@ def _sample(spec: SampleSpec, plan, source: WeightTable, staging: str, publisher
     config = spec.config
     pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
     # The plan already holds one shard per file, Parquet row group or CSV byte range.
+    one_task_per_shard(pipeline, len(plan.shards))
     shards = pipeline | "ListShards" >> beam.Create(plan.shards) | "SpreadShards" >> beam.Reshuffle()
     names = source.class_names if source.label_dtype == "string" else None
-    read = shards | "Sample" >> beam.ParDo(sampler_for(spec, names)).with_outputs(SOURCE, main="kept")
-    source_counts = read[SOURCE] | "CountSource" >> beam.CombineGlobally(CountCombineFn(config.weighted))
-    _ = (
-        read.kept
+    read = shards | "Sample" >> beam.ParDo(sampler_for(spec, names))
+    # One linear graph of single-output steps, so that every runner (the DaskRunner
+    # included) runs it: source counts and written counts meet in one CombinePerKey.
+    source_counts = read | "SourceCounts" >> beam.Filter(_is_source) | "KeySource" >> beam.Map(_as_source)
+    written = (
+        read
+        | "KeptBatches" >> beam.Filter(_is_kept)
         | "GroupByShard" >> beam.GroupByKey()
         | "WriteShards" >> beam.ParDo(WriteShard(spec, staging))
-        | "CountWritten" >> beam.CombineGlobally(CountCombineFn(config.weighted))
-        | "Publish" >> beam.Map(publish, beam.pvalue.AsSingleton(source_counts), publisher)
+        | "KeyWritten" >> beam.Map(_as_written)
+    )
+    _ = (
+        (source_counts, written)
+        | "Both" >> beam.Flatten()
+        | "MergeCounts" >> beam.CombinePerKey(CountCombineFn(config.weighted))
+        | "ToDict" >> beam.combiners.ToDict()
+        | "Publish" >> beam.Map(_publish, publisher, CountCombineFn(config.weighted).create_accumulator())
     )
     result = pipeline.run()
     _wait(result)
     return result
 
 
+def _is_source(pair) -> bool:
+    return pair[0] == SOURCE_KEY
+
+
+def _is_kept(pair) -> bool:
+    return pair[0] != SOURCE_KEY
+
+
+def _as_source(pair):
+    return "source", pair[1]
+
+
+def _as_written(counts):
+    return "written", counts
+
+
+def _publish(counts: dict, publisher: Publisher, empty) -> WeightTable:
+    # No "written" key when nothing was kept; the publisher then fails on the empty sample.
+    return publish(counts.get("written", empty), counts["source"], publisher)
+
+
 def _wait(result) -> None:
-    state = result.wait_until_finish()
+    try:
+        state = result.wait_until_finish()
+    finally:
+        _dask.close_client(result)
     if state not in (PipelineState.DONE, None):
         raise RuntimeError(f"The sampling job ended in state {state}")
 

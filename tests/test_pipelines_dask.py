@@ -25,6 +25,7 @@ from pipelines._config import Shard, StatsConfig
 from pipelines._plan import plan_inputs
 from pipelines.class_stats import run
 from pipelines.readers import ReadCsvCounts
+from pipelines.sample_job import run as sample_run
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -172,6 +173,7 @@ def test_local_cluster_started_and_stopped_by_the_job(data):
     (["--runner", "dask", "--dask_address", "tcp://127.0.0.1:1", "--dask_client_address=tcp://127.0.0.1:2"],
      r"argument `dask_address`. Expected the same address as --dask_client_address"),
     (["--runner", "dask", "--dask_workers", "0"], r"argument `dask_workers`. Expected a positive int"),
+    (["--runner", "dask", "--read_threads", "2"], r"argument `read_threads`. Expected 0 or 1 with --runner dask"),
 ])
 def test_dask_flags_are_checked(data, tmp_path, flags, message):
     with pytest.raises(ValueError, match=message):
@@ -252,3 +254,28 @@ def test_csv_quoted_newline_is_refused_when_split_and_read_whole_otherwise(tmp_p
         _range_counts(Path(path), 500)
     ids, shards = _range_counts(Path(path), 0)
     assert shards == 1 and ids == np.bincount(labels, minlength=12).tolist()
+
+
+def test_sample_job_writes_the_same_records_on_dask_as_on_the_direct_runner(data, cluster, tmp_path):
+    import tensorflow as tf
+
+    address, _ = cluster
+    flags = ["--input", str(data / "tfrecord" / "*"), "--max_ratio", "2", "--seed", "5", "--weight_feature", "kw"]
+    direct = sample_run(flags + ["--output", str(tmp_path / "direct")])  # counts the source first
+    flags += ["--table", str(tmp_path / "direct" / "source_table.json")]
+    dask = sample_run(flags + ["--output", str(tmp_path / "dask"), "--num_shards", "3", *on_dask(address)])
+
+    def records(name):
+        files = sorted(str(p) for p in (tmp_path / name).glob("part-*"))
+        return Counter(r.numpy() for r in tf.data.TFRecordDataset(files))
+
+    assert records("dask") == records("direct") and sum(records("direct").values()) == direct.num_examples
+    np.testing.assert_array_equal(dask.counts, direct.counts)
+    assert direct.num_examples < N  # something was dropped, so the decisions were compared
+
+
+def test_sample_job_refuses_dask_flags_without_the_dask_runner(data, tmp_path):
+    with pytest.raises(ValueError, match="dask_workers"):
+        sample_run(["--input", str(data / "tfrecord" / "*"), "--max_ratio", "2", "--dask_workers", "2",
+                    "--output", str(tmp_path / "s")])
+    assert not (tmp_path / "s").exists()

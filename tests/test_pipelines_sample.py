@@ -172,6 +172,29 @@ def test_arrow_formats_keep_schema_and_cells(tmp_path, fmt, capsys):
     np.testing.assert_array_equal(source.counts, np.bincount(labels, minlength=3))
 
 
+def test_csv_byte_ranges_keep_the_records_the_whole_file_keeps(tmp_path):
+    """A big CSV is read as byte ranges; every record is decided once, as when read whole."""
+    labels = np.random.default_rng(2).choice(3, size=3000, p=P)
+    notes = [f"line {i}\nof record {i}" if i % 500 == 0 else f"r{i}" for i in range(3000)]  # quoted newlines
+    write_csv(tmp_path / "a.csv", {"label": labels, "note": notes})
+    flags = ["--input", str(tmp_path / "a.csv"), "--format", "csv", "--max_ratio", "2", "--seed", "1"]
+    run_stats(flags[:4] + ["--output", str(tmp_path / "t.json")])
+    whole = run(flags + ["--table", str(tmp_path / "t.json"), "--output", str(tmp_path / "whole"),
+                         "--csv_split_bytes", "0"])
+    unquoted = tmp_path / "b.csv"
+    write_csv(unquoted, {"label": labels, "note": [f"r{i}" for i in range(3000)]})
+    flags[1] = str(unquoted)
+    parts = {}
+    for name, split in (("one", "0"), ("ranges", "4000")):
+        run(flags + ["--output", str(tmp_path / name), "--csv_split_bytes", split])
+        files = sorted(str(p) for p in (tmp_path / name).glob("part-*"))
+        parts[name] = collections.Counter(tuple(r.values()) for f in files for r in pa_csv.read_csv(f).to_pylist())
+    assert parts["ranges"] == parts["one"] and sum(parts["one"].values()) < 3000
+    kept_notes = [r["note"] for f in (tmp_path / "whole").glob("part-*") for r in pa_csv.read_csv(f).to_pylist()]
+    assert len(kept_notes) == whole.num_examples  # quoted newlines read whole: no record split in two
+    assert all(n.startswith("r") or n.split("\n")[0] == "line " + n.rsplit(" ", 1)[1] for n in kept_notes)
+
+
 def test_multilabel_records_keep_their_largest_rate(tmp_path):
     rng = np.random.default_rng(2)
     records, lists = [], []

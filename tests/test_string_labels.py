@@ -192,3 +192,41 @@ def test_lists_of_strings_stay_refused_for_multilabel(tmp_path):
     write_parquet(tmp_path / "l.parquet", {"label": [["a", "b"], ["c"], ["a"]]})
     with pytest.raises(InvalidDataError, match="bad_wrong_type: 3 record"):
         job_table(str(tmp_path / "l.parquet"), "parquet", task="multilabel")
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_string_counts_merge_exactly_in_any_order_and_compaction_schedule(monkeypatch, weighted):
+    import itertools
+
+    from balance import _string_counts
+    from pipelines._shard import ShardCounter
+
+    config = StatsConfig(input=("x",), weight="w" if weighted else None, batch_size=BATCH)
+
+    def shards():
+        rng = np.random.default_rng(8)
+        out = []
+        for s in range(4):
+            rows = zipf_labels(int(rng.integers(50, 400)), seed=10 + s)
+            weights = rng.random(len(rows)) * 3 if weighted else None  # arbitrary floats
+            counter = ShardCounter(config, f"s{s}")
+            for start in range(0, len(rows), BATCH):
+                counter.add(pa.array(rows[start:start + BATCH]), np.ones(len(rows[start:start + BATCH]), np.int64),
+                            None if weights is None else weights[start:start + BATCH])
+            out.append(counter.finish())
+        return out
+
+    def merged(parts):
+        fn = CountCombineFn(weighted)
+        accumulator = fn.create_accumulator()
+        for part in parts:
+            accumulator = fn.add_input(accumulator, part)
+        return dict(fn.extract_output(accumulator).names.items())
+
+    reference = merged(shards())
+    for compact_at, growth in ((16, 1), (64, 2)):  # compactions in the middle of shards and of the merge
+        monkeypatch.setattr(_string_counts, "_COMPACT_AT", compact_at)
+        monkeypatch.setattr(_string_counts, "_GROWTH", growth)
+        parts = shards()
+        for order in itertools.permutations(range(4)):
+            assert merged([parts[i] for i in order]) == reference

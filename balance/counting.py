@@ -26,10 +26,12 @@ is: ``Found in file 'a.tfrecord', record 7`` or ``Found in example 7``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
+from balance._string_counts import StringCounts, count_strings, string_array
 from balance.errors import invalid, invalid_data, short_repr
 
 WHOLE_IDS = "integer class ids (a float label must be a whole number: 1.0 is class 1)"
@@ -43,7 +45,8 @@ class LabelCounts:
     Attributes:
       ids: counts by class id; length ``num_classes``, or ``max id + 1``
         when the number of classes is not known.
-      names: counts by string label (decoded), for string labels.
+      names: counts by string label (decoded), for string labels; a
+        ``balance._string_counts.StringCounts`` (a mapping).
       examples: records counted (their total weight when weighted).
       elements: label elements counted (what ``num_elements`` records for
         dense labels).
@@ -52,7 +55,7 @@ class LabelCounts:
     """
 
     ids: np.ndarray
-    names: dict[str, float]
+    names: Mapping[str, float]
     examples: float
     elements: float
     width: int | None = None
@@ -94,7 +97,7 @@ def count_batch(
 
     Args:
       values: all label values of the batch, flat: ints, bools, floats, or
-        strings (``bytes`` or ``str``).
+        strings (``bytes`` or ``str``; or an Arrow string or binary array).
       lengths: values per record; for ``sparse`` each is 1, for
         ``one_hot`` and ``multi_hot`` each is the row width.
       weights: one weight (finite, >= 0) per record, or None.
@@ -113,19 +116,19 @@ def count_batch(
         range, a multi-hot value other than 0/1, strings where ids are
         needed, or invalid UTF-8, naming the first such record.
     """
-    values = np.asarray(values).ravel()
     lengths = np.asarray(lengths, dtype=np.int64)
     rows = np.repeat(np.arange(lengths.size), lengths)
     examples = float(lengths.size) if weights is None else float(np.sum(weights))
     value_weights = None if weights is None else np.asarray(weights, dtype=np.float64)[rows]
     size = num_classes if num_classes is not None else (2 if task == "binary" else None)
-    if values.dtype.kind in "OSU":
+    if string_array(values):
         if form != "sparse":
             raise invalid_data("labels", f"int class ids for label_form={form!r}", "strings",
                                path=where.path, record=where.record(0) if lengths.size else None,
                                hint="String labels are supported with one label per example")
         names = decode_labels(values, rows, value_weights, where)
-        return LabelCounts(np.zeros(size or 0), names, examples, float(values.size), kind="string")
+        return LabelCounts(np.zeros(size or 0), names, examples, float(len(values)), kind="string")
+    values = np.asarray(values).ravel()
     ids = whole_ids(values, rows, where)
     width = None
     if form in ("multi_hot", "one_hot"):
@@ -183,45 +186,28 @@ def not_whole(values: np.ndarray) -> np.ndarray:
 
 
 def decode_labels(
-    values: np.ndarray, rows: np.ndarray, weights: np.ndarray | None, where: Where = Where()
-) -> dict[str, float]:
+    values: Any, rows: np.ndarray, weights: np.ndarray | None, where: Where = Where()
+) -> StringCounts:
     """Counts of each distinct string label; bytes are decoded as strict UTF-8.
 
-    Only the distinct values are decoded, so a batch of N labels over K
-    classes costs one ``np.unique`` and K decodes.
+    ``values`` are an Arrow binary or string array (as the readers give them)
+    or a numpy array of bytes or str (labels in memory). They are counted in
+    Arrow, never as a Python object per value: see ``balance._string_counts``.
     """
-    if values.size == 0:
-        return {}
-    try:
-        uniques, inverse = np.unique(values, return_inverse=True)
-    except TypeError:  # bytes mixed with str: compare them decoded
-        uniques, inverse = np.unique(np.array([_text(v, where, rows, values, i) for i, v in enumerate(values)],
-                                              dtype=object), return_inverse=True)
-    sums = np.bincount(inverse.ravel(), weights=weights, minlength=len(uniques))
-    names: dict[str, float] = {}
-    for index, (unique, total) in enumerate(zip(uniques.tolist(), sums.tolist(), strict=True)):
-        if isinstance(unique, bytes):
-            first = int(np.flatnonzero(inverse.ravel() == index)[0])
-            unique = _text(unique, where, rows, values, first)
-        name = str(unique)
-        names[name] = names.get(name, 0.0) + total
-    return names
-
-
-def _text(value: object, where: Where, rows: np.ndarray, values: np.ndarray, index: int) -> str:
-    if not isinstance(value, bytes):
-        return str(value)
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise invalid_data("labels", "UTF-8 text", value, path=where.path, record=where.record(int(rows[index])),
-                           hint=f"Invalid UTF-8 at byte {err.start}") from None
+    return count_strings(values, rows, weights, where)
 
 
 def vocabulary_counts(
-    string_counts: dict[str, float], class_names: Sequence[str] | None
+    string_counts: Mapping[str, float], class_names: Sequence[str] | None
 ) -> tuple[np.ndarray, list[str]]:
-    """Orders string counts by ``class_names`` or, if None, sorted (deterministic)."""
+    """Orders string counts by ``class_names`` or, if None, sorted by code point (deterministic).
+
+    ``StringCounts`` are sorted in Arrow (``StringCounts.sorted``): UTF-8 byte
+    order is code point order, the order ``sorted`` gives.
+    """
+    if class_names is None and isinstance(string_counts, StringCounts):
+        names, counts = string_counts.sorted()
+        return np.asarray(counts, dtype=np.float64), names
     names = list(class_names) if class_names is not None else sorted(string_counts)
     unknown = sorted(set(string_counts) - set(names))
     if unknown:

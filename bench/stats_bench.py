@@ -23,6 +23,11 @@ Its data is generated once and kept under ``--keep`` (default
   python bench/stats_bench.py                      # N = 1M, 3 repeats
   python bench/stats_bench.py --n 200000 --repeats 1 --memory_factor 0
   python bench/stats_bench.py --dask --n 8000000 --shards 8 --repeats 3
+
+``--strings`` measures string labels instead (~100k classes, Zipf-like; 1M and
+10M records; Parquet, CSV and TFRecord): see ``bench/_string_labels.py``.
+
+  python bench/stats_bench.py --strings --sizes 1000000,10000000 --repeats 3
 """
 
 from __future__ import annotations
@@ -342,9 +347,20 @@ def main() -> None:
                         help="TFRecord on a warm Dask LocalCluster (1 and 2 workers) beside (a) and (c).")
     parser.add_argument("--rss_sizes", default="1000000,10000000",
                         help="With --dask: sizes at which to measure the per-worker peak RSS (2 workers).")
+    parser.add_argument("--strings", action="store_true",
+                        help="String labels (~100k classes) against the pyarrow / tf.data limit; "
+                        "data kept under --keep (default /tmp/tf_rebalance_strings).")
+    parser.add_argument("--sizes", default="1000000,10000000",
+                        help="With --strings: record counts; times at the largest, peak RSS at each.")
+    parser.add_argument("--profile", help="With --strings: cProfile the job on this format at the largest size.")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.strings:
+        import _string_labels
+
+        _string_labels.main(args, os.path.abspath(__file__), ROOT)
+        return
     if args.worker:
         worker(args.worker, args.data, args.repeats)
         return

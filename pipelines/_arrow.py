@@ -14,8 +14,8 @@ from pipelines._config import StatsConfig
 
 
 def arrow_labels(
-    column: pa.Array | pa.ChunkedArray, config: StatsConfig, *, text: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    column: pa.Array | pa.ChunkedArray, config: StatsConfig, *, text: bool, arrow_strings: bool = False
+) -> tuple[np.ndarray | pa.Array, np.ndarray, np.ndarray | None]:
     """Returns ``(values, lengths, wrong_type)`` for one batch of a label column.
 
     Args:
@@ -23,6 +23,8 @@ def arrow_labels(
       config: the job config (label form, dtype and delimiter).
       text: True for CSV, whose cells are strings that may hold ints (and,
         for list forms, ``label_delimiter``-separated lists).
+      arrow_strings: string labels stay an Arrow array (counted in Arrow by
+        ``balance.counting``); else they become a numpy array of Python objects.
 
     Returns:
       Flat label values, values per row, and a per-row mask of wrong types
@@ -41,6 +43,8 @@ def arrow_labels(
         lengths = (~nulls).astype(np.int64)
         flat = column.drop_null()
     values, wrong_values = _convert(flat, config, text)
+    if isinstance(values, pa.Array) and not arrow_strings:
+        values = values.to_numpy(zero_copy_only=False).astype(object)
     wrong_rows = None
     if wrong_values is not None and wrong_values.any():
         rows = np.repeat(np.arange(n), lengths)
@@ -53,8 +57,8 @@ def _is_text(dtype: pa.DataType) -> bool:
     return pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
 
 
-def _convert(flat: pa.Array, config: StatsConfig, text: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Flat label values as int64 ids or str, plus a mask of wrong-typed values."""
+def _convert(flat: pa.Array, config: StatsConfig, text: bool) -> tuple[np.ndarray | pa.Array, np.ndarray | None]:
+    """Flat label values as int64 ids or an Arrow array of strings, plus a mask of wrong-typed values."""
     nulls = flat.is_null().to_numpy(zero_copy_only=False)
     dtype = flat.type
     if pa.types.is_integer(dtype) or pa.types.is_boolean(dtype):
@@ -68,21 +72,31 @@ def _convert(flat: pa.Array, config: StatsConfig, text: bool) -> tuple[np.ndarra
         wants_strings = config.label_dtype == "string" or (
             config.label_dtype == "auto" and not text and config.form == "sparse")
         if wants_strings and not nulls.any():
-            return flat.to_numpy(zero_copy_only=False).astype(object), None
-        try:
-            ids = pc.cast(pc.fill_null(flat, "0"), pa.int64()).to_numpy(zero_copy_only=False)
+            return flat, None
+        ids = _cast(flat, pa.int64())
+        if ids is None:  # "1.0" as written from pandas floats: ids by the whole-number rule
+            ids = _cast(flat, pa.float64())
+        if ids is not None:
             return ids, nulls if nulls.any() else None
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass
-        try:  # "1.0" as written from pandas floats: ids by the whole-number rule
-            floats = pc.cast(pc.fill_null(flat, "0"), pa.float64()).to_numpy(zero_copy_only=False)
-            return floats, nulls if nulls.any() else None
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            if config.label_dtype == "auto" and config.form == "sparse" and not nulls.any():
-                return flat.to_numpy(zero_copy_only=False).astype(object), None
-            return _python_ids(flat.to_pylist())
+        if config.label_dtype == "auto" and config.form == "sparse" and not nulls.any():
+            return flat, None
+        return _python_ids(flat.to_pylist())
     wrong = np.ones(len(flat), dtype=bool)  # structs, maps, ...: never a label
     return np.zeros(len(flat), dtype=np.int64), wrong if wrong.any() else None
+
+
+def _cast(flat: pa.Array, dtype: pa.DataType) -> np.ndarray | None:
+    """Text cells parsed as ``dtype`` (nulls as 0), or None if one does not parse.
+
+    The first cells are tried alone first: a cast that fails costs as much as
+    one that succeeds, and a batch of string labels fails on its first cell.
+    """
+    filled = pc.fill_null(flat, "0")
+    try:
+        pc.cast(filled.slice(0, 16), dtype)
+        return pc.cast(filled, dtype).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
 
 
 def _python_ids(cells: list) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from balance._string_counts import StringCounts
 from balance.counting import LabelCounts, Where, count_batch
 from pipelines._config import StatsConfig
 from pipelines.combiners import ClassCounts, scalar_to_exact, to_exact
@@ -35,7 +36,8 @@ class ShardCounter:
         self.path = path
         self.form = config.form
         self.ids = np.zeros(config.num_classes or 0, dtype=np.float64)
-        self.names: dict[str, float] = {}
+        # Arrow labels; int64 counts, or float64 sums when weighted (see balance._string_counts).
+        self.names = StringCounts(dtype=np.float64 if config.weighted else np.int64)
         self.examples = 0.0
         self.elements = 0.0
         self.records = 0
@@ -59,7 +61,7 @@ class ShardCounter:
         weights: np.ndarray | None = None,
         wrong_type: np.ndarray | None = None,
     ) -> None:
-        """Counts one batch. ``values`` are ints, whole-number floats or strings (bytes or str)."""
+        """Counts one batch. ``values`` are ints, whole-number floats or strings (bytes or str, or an Arrow array)."""
         lengths = np.asarray(lengths, dtype=np.int64)
         n = lengths.size
         if n == 0:
@@ -84,8 +86,12 @@ class ShardCounter:
             return
         keep = np.repeat(ok, lengths)
         config = self.config
+        if hasattr(values, "filter"):  # an Arrow array of strings
+            values = values if keep.all() else values.filter(keep)
+        else:
+            values = np.asarray(values)[keep]
         counted = count_batch(
-            np.asarray(values)[keep], lengths[ok], None if weights is None else weights[ok],
+            values, lengths[ok], None if weights is None else weights[ok],
             task=config.task, form=self.form, num_classes=self.width or config.num_classes,
             ignore_value=config.ignore_value,
             where=Where(self.path, None if first is None else first + np.flatnonzero(ok)),
@@ -103,8 +109,7 @@ class ShardCounter:
         self.kinds.add(counted.kind)
         self.examples += counted.examples
         if counted.kind == "string":
-            for name, count in counted.names.items():
-                self.names[name] = self.names.get(name, 0.0) + count
+            self.names.add(counted.names)
             return
         if len(counted.ids) > len(self.ids):
             self.ids = np.concatenate([self.ids, np.zeros(len(counted.ids) - len(self.ids))])
@@ -116,12 +121,10 @@ class ShardCounter:
     def finish(self) -> ClassCounts:
         """The shard's exact ``ClassCounts``."""
         weighted = self.config.weighted
-        names = sorted(self.names)
-        exact_names = to_exact(np.array([self.names[n] for n in names], dtype=np.float64), weighted).tolist()
         return ClassCounts(
             weighted=weighted,
             ids=to_exact(self.ids, weighted),
-            names=dict(zip(names, exact_names, strict=True)),
+            names=self.names.map_counts(lambda sums: to_exact(sums, weighted)),
             examples=scalar_to_exact(self.examples, weighted),
             elements=scalar_to_exact(self.elements, weighted),
             records=self.records,

@@ -59,7 +59,7 @@ def build_table(
     class_names = config.class_names
     label_dtype = "int"
     if "string" in counts.kinds:
-        names = {k: from_exact(v, weighted) for k, v in counts.names.items()}
+        names = counts.names.map_counts(lambda exact: from_exact(exact, weighted))
         vector, class_names = vocabulary_counts(names, class_names)
         label_dtype = "string"
     else:

@@ -2,7 +2,8 @@
 
 Every reader DoFn emits one ``ClassCounts`` per shard (a TFRecord file, a
 Parquet row group, a CSV file); ``CountCombineFn`` merges them. The
-accumulator is O(classes): a count vector (int ids) or a dict (string labels),
+accumulator is O(classes): a count vector (int ids) or Arrow string counts
+(string labels, merged vectorised: ``balance._string_counts``),
 plus totals and bad-record counters, never anything per example.
 
 Exactness and determinism: unweighted counts are int64, so merging is exact in
@@ -20,6 +21,7 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 
+from balance._string_counts import StringCounts
 from balance.errors import RebalanceError, invalid_data
 from pipelines._outcome import first_error
 
@@ -35,7 +37,8 @@ class ClassCounts:
       weighted: True when counts are fixed-point sums of example weights.
       ids: counts of integer class ids; int64, or object (Python ints) when
         weighted. Its length is ``num_classes`` or ``max id + 1`` so far.
-      names: counts of string labels.
+      names: counts of string labels (a ``StringCounts`` mapping; int64, or
+        Python ints when weighted).
       examples: valid examples (fixed-point weight sum when weighted).
       elements: counted label elements (dense labels).
       records: records read, valid or not (never weighted).
@@ -50,7 +53,7 @@ class ClassCounts:
 
     weighted: bool = False
     ids: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
-    names: dict[str, int] = dataclasses.field(default_factory=dict)
+    names: StringCounts = dataclasses.field(default_factory=lambda: StringCounts(dtype=np.int64))
     examples: int = 0
     elements: int = 0
     records: int = 0
@@ -101,21 +104,35 @@ def _add_vectors(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def _names(counts: ClassCounts) -> StringCounts:
+    if isinstance(counts.names, StringCounts):
+        return counts.names
+    import pyarrow as pa
+
+    dtype = object if counts.weighted else np.int64
+    return StringCounts(pa.array(list(counts.names), pa.large_string()), np.array(list(counts.names.values()), dtype),
+                        dtype=dtype)
+
+
 def merge_counts(accumulators: Iterable[ClassCounts]) -> ClassCounts:
-    """Merges accumulators; associative and commutative. A width clash becomes ``error``."""
+    """Merges accumulators; associative and commutative. A width clash becomes ``error``.
+
+    String counts are appended, then merged vectorised once enough are pending
+    (``StringCounts``), not label by label.
+    """
     merged: ClassCounts | None = None
     for acc in accumulators:
         if merged is None:
             merged = dataclasses.replace(
-                acc, ids=acc.ids.copy(), names=dict(acc.names), bad=dict(acc.bad),
-                bad_files=dict(acc.bad_files),
+                acc, ids=acc.ids.copy(), names=StringCounts(dtype=object if acc.weighted else np.int64),
+                bad=dict(acc.bad), bad_files=dict(acc.bad_files),
             )
+            merged.names.add(_names(acc))
             continue
         if acc.weighted != merged.weighted:
             raise TypeError("Cannot merge weighted and unweighted class counts")
         merged.ids = _add_vectors(merged.ids, acc.ids)
-        for name, count in acc.names.items():
-            merged.names[name] = merged.names.get(name, 0) + count
+        merged.names.add(_names(acc))
         merged.examples += acc.examples
         merged.elements += acc.elements
         merged.records += acc.records
@@ -161,6 +178,7 @@ class CountCombineFn(beam.CombineFn):
         return merge_counts(accumulators) if accumulators else self.create_accumulator()
 
     def compact(self, accumulator: ClassCounts) -> ClassCounts:
+        accumulator.names.compact()
         return accumulator
 
     def extract_output(self, accumulator: ClassCounts) -> ClassCounts:

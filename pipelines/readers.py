@@ -145,7 +145,7 @@ class ReadTFRecordCounts(_CountShards):
         n = 2 * len(counters)
         weights = _one_per_row(parsed[n].numpy(), parsed[n + 1].numpy()) if len(parsed) > n else None
         for i, counter in enumerate(counters):
-            self._add_head(counter, parsed[2 * i].numpy(), parsed[2 * i + 1].numpy(), weights)
+            self._add_head(counter, _label_values(self._tf, parsed[2 * i]), parsed[2 * i + 1].numpy(), weights)
 
     def _fast(self, shard: Shard, compression: str, parse) -> list[ShardCounter]:
         tf = self._tf
@@ -228,6 +228,26 @@ class ReadTFRecordCounts(_CountShards):
         return bad
 
 
+def _label_values(tf, values):
+    """Parsed label values as numpy, or, for bytes, as an Arrow array made from TF's buffer.
+
+    ``.numpy()`` of a string tensor makes a Python object per value; one
+    ``reduce_join`` and the value lengths build the Arrow array instead.
+    """
+    if values.dtype != tf.string:
+        return values.numpy()
+    import pyarrow as pa
+
+    lengths = tf.strings.length(values, unit="BYTE").numpy()
+    offsets = np.zeros(lengths.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = tf.strings.reduce_join(values).numpy()
+    if offsets[-1] < 2**31:
+        return pa.Array.from_buffers(pa.binary(), lengths.size, [None, pa.py_buffer(offsets.astype(np.int32)),
+                                                                  pa.py_buffer(data)])
+    return pa.Array.from_buffers(pa.large_binary(), lengths.size, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
 def _kind_of(dtype) -> str:
     return {"string": "bytes_list", "int64": "int64_list"}.get(dtype.name, "float_list")
 
@@ -284,7 +304,8 @@ class ReadCsvCounts(_CountShards):
                     weights = arrow_weights(batch.column(config.weight)) if config.weight else None
                     for counter in counters:
                         head = counter.config
-                        values, lengths, wrong = arrow_labels(batch.column(head.label), head, text=True)
+                        values, lengths, wrong = arrow_labels(batch.column(head.label), head, text=True,
+                                                              arrow_strings=True)
                         self._add_head(counter, values, lengths, weights, wrong)
             except pa.ArrowInvalid as err:
                 if "Empty CSV file" not in str(err):
@@ -329,7 +350,7 @@ class ReadParquetCounts(_CountShards):
                                else np.full(batch.num_rows, np.nan))
                 for counter in present:
                     values, lengths, wrong = arrow_labels(batch.column(counter.config.label), counter.config,
-                                                          text=False)
+                                                          text=False, arrow_strings=True)
                     self._add_head(counter, values, lengths, weights, wrong)
         return counters
 

@@ -165,6 +165,10 @@ def count_strings(values: Any, rows: np.ndarray, weights: np.ndarray | None, whe
       balance.errors.InvalidDataError: invalid UTF-8, naming the first such record.
     """
     labels = _text(_as_arrow(values), rows, where)
+    if labels.null_count:
+        row = int(np.flatnonzero(labels.is_null().to_numpy(zero_copy_only=False))[0])
+        raise invalid_data("labels", "a str or bytes label in every place", "None", path=where.path,
+                           record=where.record(int(rows[row])), hint="A missing label is not a class")
     if weights is None:  # int64 counts, 1 each, summed when compacted
         return StringCounts(labels)
     encoded = pc.dictionary_encode(labels)

@@ -54,7 +54,7 @@ def expected(a, b, c, *, missing_b: int = 0, c_form: str = "multi_hot"):
     c = c if c_form == "multi_hot" else [np.flatnonzero(row).tolist() for row in c]
     return {
         "a": WeightTable.from_labels(a, label_key="a"),
-        "b": WeightTable.from_labels(b[missing_b:], label_key="b"),
+        "b": WeightTable.from_labels(np.array([v for v in b[missing_b:] if v is not None]), label_key="b"),
         "c": WeightTable.from_labels(c, task="multilabel", label_form=c_form, num_classes=4, label_key="c"),
     }
 

@@ -230,3 +230,8 @@ def test_string_counts_merge_exactly_in_any_order_and_compaction_schedule(monkey
         parts = shards()
         for order in itertools.permutations(range(4)):
             assert merged([parts[i] for i in order]) == reference
+
+
+def test_a_missing_string_label_is_refused_not_counted_as_a_class():
+    with pytest.raises(ValueError, match=r"labels.*Received: labels='None'. Found in example 2"):
+        WeightTable.from_labels(np.array(["cat", "dog", None, "ant"], dtype=object))

@@ -125,7 +125,7 @@ def epochs(data: str, repeats: int) -> dict:
 
     def resample_full():
         return balance.rebalance(parsed(full_files), source_table, method="resample", target=mix.tolist(),
-                                 epoch_size=size, seed=0, batch_size=BATCH, label_key="label")
+                                 epoch_size=size, seed=0, batch_size=BATCH, label="label")
 
     builds = {"sample": (over_sample, size), "resample": (resample_full, int(source_table.num_examples))}
     results: dict[str, list] = {name: [] for name in builds}

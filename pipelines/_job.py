@@ -7,9 +7,13 @@ job (``pipelines.heads_job``).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
+import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.runners.runner import PipelineState
 
 from balance import fileio
 from balance.errors import RebalanceError
@@ -80,9 +84,38 @@ def local_runner(options: PipelineOptions):
     return FnApiRunner()
 
 
-def counters(result) -> dict[str, int]:
+def run_to_end(options: PipelineOptions, dask, progress, shards: int, attach: Callable[[Any], None]) -> Any:
+    """Runs a pipeline built by ``attach(pipeline)`` to its end; returns Beam's result.
+
+    Starts (and stops) the local Dask cluster the job asked for and shows
+    progress over ``shards`` while it runs.
+
+    Raises:
+      The job's own error (see ``job_error``), or RuntimeError if the runner
+      ended the job in another state than DONE.
+    """
+    from pipelines import _dask  # noqa: PLC0415
+
+    with _dask.cluster(dask, options), progress.watch(shards):
+        pipeline = beam.Pipeline(runner=local_runner(options), options=options)
+        attach(pipeline)
+        result = None
+        try:
+            result = pipeline.run()
+            state = result.wait_until_finish()
+        except Exception as err:
+            raise job_error(err) from err
+        finally:
+            _dask.close_client(result)
+    if state not in (PipelineState.DONE, None):
+        raise RuntimeError(f"The class-statistics job ended in state {state}")
+    return result
+
+
+def counters(result, namespace: str = METRICS_NAMESPACE) -> dict[str, int]:
+    """The job's counters (summed over steps); empty when the runner reports no metrics."""
     try:
-        found = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+        found = result.metrics().query(MetricsFilter().with_namespace(namespace))
     except Exception:  # noqa: BLE001 (some runners do not report metrics)
         return {}
     totals: dict[str, int] = {}

@@ -23,9 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-from apache_beam.runners.runner import PipelineState
 
 from balance import fileio
 from balance.errors import invalid
@@ -38,11 +36,10 @@ from pipelines._heads import heads_from_args, per_label_type
 from pipelines._job import auto_read_threads as _auto_read_threads
 from pipelines._job import counters as _counters
 from pipelines._job import is_local as _is_local
-from pipelines._job import job_error
-from pipelines._job import local_runner as _local_runner
 from pipelines._job import number as _number
 from pipelines._job import raise_reported as _raise_reported
 from pipelines._job import reports_metrics as _reports_metrics
+from pipelines._job import run_to_end
 from pipelines._progress import Progress
 from pipelines.transforms import ComputeClassStats, WriteWeightTable
 
@@ -187,19 +184,10 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     logging.getLogger(__name__).info("Counting %r in %d shard(s) of %s", config.label, len(plan.shards), plan.inputs)
     start = time.monotonic()
     previous = fileio.read_bytes(args.output) if fileio.exists(args.output) else None
-    with _dask.cluster(dask, options), progress.watch(len(plan.shards)):
-        pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
+    def attach(pipeline):
         _ = pipeline | "ComputeClassStats" >> stats | "WriteTable" >> WriteWeightTable(args.output)
-        result = None
-        try:
-            result = pipeline.run()
-            state = result.wait_until_finish()
-        except Exception as err:
-            raise job_error(err) from err
-        finally:
-            _dask.close_client(result)
-    if state not in (PipelineState.DONE, None):
-        raise RuntimeError(f"The class-statistics job ended in state {state}")
+
+    result = run_to_end(options, dask, progress, len(plan.shards), attach)
     counters = _counters(result)
     _raise_reported(result, counters, previous, args.output)
     table = WeightTable.load(args.output)

@@ -31,7 +31,6 @@ from collections.abc import Sequence
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-from apache_beam.runners.runner import PipelineState
 
 from balance import fileio
 from balance.errors import RebalanceError, invalid, invalid_choice
@@ -45,11 +44,10 @@ from pipelines._job import (
     auto_read_threads,
     counters,
     is_local,
-    job_error,
-    local_runner,
     number,
     raise_reported,
     reports_metrics,
+    run_to_end,
 )
 from pipelines._outcome import for_label, report
 from pipelines._plan import Plan, plan_inputs
@@ -222,20 +220,11 @@ def run_parsed(args: argparse.Namespace, beam_args: Sequence[str]) -> dict[str, 
     index = f"{output}/{INDEX_NAME}"
     previous = fileio.read_bytes(index) if fileio.exists(index) else None
     start = time.monotonic()
-    with _dask.cluster(dask, options), progress.watch(len(plan.shards)):
-        pipeline = beam.Pipeline(runner=local_runner(options), options=options)
+    def attach(pipeline):
         _ = (pipeline | "ComputeHeadStats" >> stats
              | "WriteTables" >> WriteWeightTables(output, overwrite=args.overwrite))
-        result = None
-        try:
-            result = pipeline.run()
-            state = result.wait_until_finish()
-        except Exception as err:
-            raise job_error(err) from err
-        finally:
-            _dask.close_client(result)
-    if state not in (PipelineState.DONE, None):
-        raise RuntimeError(f"The class-statistics job ended in state {state}")
+
+    result = run_to_end(options, dask, progress, len(plan.shards), attach)
     found = counters(result)
     raise_reported(result, found, previous, index)
     tables = load_tables(output)

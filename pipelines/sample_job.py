@@ -27,7 +27,6 @@ import time
 from collections.abc import Sequence
 
 import apache_beam as beam
-from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineState
 
@@ -37,6 +36,7 @@ from balance.table import WeightTable
 from pipelines import _dask
 from pipelines._config import StatsConfig
 from pipelines._dask import one_task_per_shard
+from pipelines._job import auto_read_threads, counters, job_error, local_runner
 from pipelines._plan import plan_inputs
 from pipelines._sample_read import METRICS_NAMESPACE, SOURCE_KEY, sampler_for
 from pipelines._sample_write import (
@@ -60,12 +60,9 @@ from pipelines._sampling import (
 )
 from pipelines.class_stats import (
     BEAM_NOTE,
-    _auto_read_threads,
-    _local_runner,
     add_read_flags,
     config_from_args,
     group,
-    job_error,
     parse_flags,
     run_as_command,
 )
@@ -184,7 +181,7 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     options = PipelineOptions(beam_args)
     dask = _dask.resolve(args, options)  # --runner dask
     _refuse_tfds(args)
-    config = config_from_args(args, read_threads=_auto_read_threads(options))
+    config = config_from_args(args, read_threads=auto_read_threads(options))
     _check_flags(args, config)
     plan = plan_inputs(config)
     output = args.output.rstrip("/")
@@ -232,7 +229,7 @@ def _resolve(args: argparse.Namespace, config: StatsConfig, source: WeightTable,
 
 
 def _count_source(config: StatsConfig, options: PipelineOptions, path: str) -> WeightTable:
-    pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
+    pipeline = beam.Pipeline(runner=local_runner(options), options=options)
     _ = pipeline | "ComputeClassStats" >> ComputeClassStats(config) | "WriteTable" >> WriteWeightTable(path)
     _wait(pipeline.run())
     return WeightTable.load(path)
@@ -240,7 +237,7 @@ def _count_source(config: StatsConfig, options: PipelineOptions, path: str) -> W
 
 def _sample(spec: SampleSpec, plan, source: WeightTable, staging: str, publisher: Publisher, options):
     config = spec.config
-    pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
+    pipeline = beam.Pipeline(runner=local_runner(options), options=options)
     # The plan already holds one shard per file, Parquet row group or CSV byte range.
     one_task_per_shard(pipeline, len(plan.shards))
     shards = pipeline | "ListShards" >> beam.Create(plan.shards) | "SpreadShards" >> beam.Reshuffle()
@@ -299,15 +296,7 @@ def _wait(result) -> None:
 
 
 def _counters_of(result) -> dict[str, int]:
-    try:
-        found = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
-    except Exception:  # noqa: BLE001 (some runners do not report metrics)
-        return {}
-    totals: dict[str, int] = {}
-    for counter in found.get("counters", []):
-        value = counter.committed if counter.committed is not None else counter.attempted
-        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + int(value or 0)
-    return totals
+    return counters(result, METRICS_NAMESPACE)
 
 
 def summary(table: WeightTable, source: WeightTable, counters: dict[str, int], seconds: float, output: str,

@@ -99,17 +99,10 @@ def kept(root: str, n: int) -> str:
 def limit_arrow(directory: str, fmt: str) -> dict[str, int]:
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.csv as pa_csv
-    import pyarrow.parquet as pq
+    from stats_bench import label_columns
 
     parts = []
-    for name in sorted(os.listdir(os.path.join(directory, fmt))):
-        path = os.path.join(directory, fmt, name)
-        if fmt == "parquet":
-            column = pq.read_table(path, columns=["label"]).column(0)
-        else:
-            column = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
-                include_columns=["label"], column_types={"label": pa.string()})).column(0)
+    for column in label_columns(directory, fmt, text=True):
         counts = pc.value_counts(column)
         parts.append(pa.table({"label": counts.field("values"), "n": counts.field("counts")}))
     merged = pa.concat_tables(parts).group_by("label").aggregate([("n", "sum")])

@@ -105,18 +105,25 @@ def limit_tfrecord(directory: str) -> np.ndarray:
     return counts
 
 
-def limit_arrow(directory: str, fmt: str) -> np.ndarray:
+def label_columns(directory: str, fmt: str, text: bool = False):
+    """The ``label`` column of each Parquet or CSV file under ``directory/fmt``, read whole by pyarrow."""
+    import pyarrow as pa
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
-    counts = np.zeros(CLASSES)
+    types = {"label": pa.string()} if text else None
     for name in sorted(os.listdir(os.path.join(directory, fmt))):
         path = os.path.join(directory, fmt, name)
         if fmt == "parquet":
-            column = pq.read_table(path, columns=["label"]).column(0)
+            yield pq.read_table(path, columns=["label"]).column(0)
         else:
-            column = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
-                include_columns=["label"])).column(0)
+            yield pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
+                include_columns=["label"], column_types=types)).column(0)
+
+
+def limit_arrow(directory: str, fmt: str) -> np.ndarray:
+    counts = np.zeros(CLASSES)
+    for column in label_columns(directory, fmt):
         counts += np.bincount(column.to_numpy(), minlength=CLASSES)
     return counts
 

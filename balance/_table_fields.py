@@ -25,9 +25,9 @@ def finite_number(name: str, value: Any) -> float:
 
 
 def json_numbers(name: str, values: Any) -> list[float]:
-    if not isinstance(values, list) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
-    ):
+    if not isinstance(values, list) or not (set(map(type, values)) <= {int, float} or all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values  # subclasses, such as np.float64
+    )):
         raise invalid(name, "a JSON list of numbers", short_repr(values) if isinstance(values, list) else values)
     return values
 
@@ -37,16 +37,18 @@ def check_class_names(class_names: Any, num_classes: int) -> tuple[str, ...]:
     if isinstance(class_names, (str, bytes)) or not isinstance(class_names, (Sequence, np.ndarray)):
         raise invalid("class_names", "a list of names, one per class", class_names)
     names = tuple(class_names)
-    bad = [n for n in names if not isinstance(n, str) or not n]
+    exact = set(map(type, names)) <= {str}  # the common case, checked at C speed (tables may hold 1M names)
+    bad = [n for n in names if not isinstance(n, str) or not n] if not exact or "" in names else []
     if bad:
         raise invalid("class_names", "non-empty str names", short_repr(names), hint=f"Not a name: {bad[0]!r}")
+    unique = set(names)
     if len(names) != num_classes:
         raise invalid("class_names", f"{num_classes} names, one per class", f"{len(names)} names")
-    if len(set(names)) != len(names):
+    if len(unique) != len(names):
         seen: set[str] = set()
         dupes = sorted({n for n in names if n in seen or seen.add(n)})
         raise invalid("class_names", "unique names", f"duplicates {short_repr(dupes)}")
-    return tuple(str(n) for n in names)
+    return names if exact else tuple(str(n) for n in names)
 
 
 def check_label_field(label: Any) -> Mapping[str, Any]:

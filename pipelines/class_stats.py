@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from balance import fileio
@@ -197,7 +198,7 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
 
 def summary(table: WeightTable, counters: dict[str, int], seconds: float, output: str) -> str:
     """The end-of-job report: examples, classes, extremes, imbalance, bad records, time."""
-    order = sorted(range(table.num_classes), key=lambda c: (-table.counts[c], c))
+    order = np.lexsort((np.arange(table.num_classes), -table.counts)).tolist()  # by count, then class
     def name(c):
         return table.class_names[c] if table.class_names else str(c)
     top = ", ".join(f"{name(c)}: {_number(table.counts[c])}" for c in order[:3])

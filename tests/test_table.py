@@ -1,5 +1,6 @@
 """WeightTable: persistence, validation, every label form, and bad input."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -27,6 +28,21 @@ def test_json_round_trip_local_path(tmp_path):
     assert loaded == table
     np.testing.assert_array_equal(loaded.class_weights(), table.class_weights())
     assert os.listdir(tmp_path / "sub") == ["table.json"]  # no temp file left behind
+
+
+def test_table_text_is_what_json_indent_2_writes():
+    # Tables are written by a faster encoder; their text stays json.dumps(indent=2)'s, byte for byte.
+    names = ["a, b", "line\nbreak", "quote\"", "猫", "\u2028", "x" * 40] + [f"c{i}" for i in range(200)]
+    counts = [0.1, 1e16, 3.0, 2**60, 1e-7, 7.5] + list(range(1, 201))
+    tables = [
+        dataclasses.replace(WeightTable.from_counts(counts, class_names=names),
+                            provenance={"inputs": ["a*", "b"], "n": {"x": [1, 2.5], "y": {}}, "e": []}),
+        WeightTable.from_counts([10.0, 1.0]).with_precomputed("effective_number", scheme_params={"beta": 0.9}),
+        WeightTable.from_labels(np.array([[1, 0], [1, 1], [0, 0]]), task="multilabel"),
+    ]
+    for table in tables:
+        assert table.to_json() == json.dumps(table.to_dict(), indent=2, allow_nan=False) + "\n"
+        assert WeightTable.from_json(table.to_json()) == table
 
 
 def test_json_round_trip_through_ram_filesystem():

@@ -19,6 +19,8 @@ LABEL_FORMS = ("auto", "sparse", "one_hot", "id_lists", "multi_hot", "dense")
 LABEL_DTYPES = ("auto", "int", "string")
 COMPRESSIONS = ("auto", "none", "gzip")
 GLOB_CHARS = "*?["
+RECORDS_BATCH = 8192
+LABEL_COLUMNS_BATCH = 65536
 
 
 class Shard(NamedTuple):
@@ -57,7 +59,9 @@ class StatsConfig:
       ignore_value: a dense-label id not to count (e.g. 255 in masks).
       compression: TFRecord/CSV compression; ``auto`` sniffs GZIP magic bytes.
       max_bad_fraction: bad records allowed, as a fraction of records read.
-      batch_size: records parsed and counted per vectorised step.
+      batch_size: records parsed and counted per vectorised step; None: the
+        reader's default (``batch_rows``). CSV is read in blocks of 4 MiB and
+        refuses it.
       read_threads: shards of one bundle read concurrently by one DoFn
         instance (native readers release the GIL); 1 reads them in turn.
       scheme: optional scheme whose weights are stored in the table.
@@ -79,7 +83,7 @@ class StatsConfig:
     ignore_value: int | None = None
     compression: str = "auto"
     max_bad_fraction: float = 0.0
-    batch_size: int = 8192
+    batch_size: int | None = None
     read_threads: int = 1
     scheme: str | None = None
     tfds_name: str | None = None
@@ -109,8 +113,6 @@ class StatsConfig:
             raise invalid("num_classes", "2 for task='binary'", self.num_classes)
         if not 0.0 <= self.max_bad_fraction <= 1.0:
             raise invalid("max_bad_fraction", "a fraction in [0, 1]", self.max_bad_fraction)
-        if self.batch_size < 1:
-            raise invalid("batch_size", "a positive int", self.batch_size)
         if isinstance(self.read_threads, bool) or not isinstance(self.read_threads, int) or self.read_threads < 1:
             raise invalid("read_threads", "a positive int", self.read_threads)
         form = self.form
@@ -143,7 +145,7 @@ class StatsConfig:
         def is_int(value) -> bool:
             return isinstance(value, int) and not isinstance(value, bool)
 
-        if not is_int(self.batch_size):
+        if self.batch_size is not None and (not is_int(self.batch_size) or self.batch_size < 1):
             raise invalid("batch_size", "a positive int", self.batch_size)
         if self.ignore_value is not None and not is_int(self.ignore_value):
             raise invalid("ignore_value", "an int class id", self.ignore_value)
@@ -171,6 +173,8 @@ class StatsConfig:
             ("tfds_data_dir", self.tfds_data_dir is not None, not tfds, "format='tfds'"),
             ("tfds_split", self.tfds_split != "train", not tfds, "format='tfds'"),
             ("tfds_name", self.tfds_name is not None, not tfds, "format='tfds'"),
+            ("batch_size", self.batch_size is not None, csv,
+             "format='tfrecord', 'tfds' or 'parquet' (CSV is read in blocks of 4 MiB)"),
             ("input", bool(self.input), tfds, "a file format (format='tfds' reads tfds_name)"),
         ]
         for name, given, cannot_use, needs in unused:
@@ -184,6 +188,14 @@ class StatsConfig:
         if self.label_form != "auto":
             return self.label_form
         return "id_lists" if self.task == "multilabel" else "sparse"
+
+    def batch_rows(self, whole_records: bool = False) -> int:
+        """``batch_size``, or the default: 65536 Parquet rows when only the label
+        and weight columns are read (Arrow's cost per batch is then what counts),
+        else 8192 records."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return LABEL_COLUMNS_BATCH if self.format == "parquet" and not whole_records else RECORDS_BATCH
 
     @property
     def weighted(self) -> bool:

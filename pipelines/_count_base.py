@@ -2,15 +2,15 @@
 
 A reader reads a shard once and fills one ``ShardCounter`` per label config
 (one, or several ``heads``: see ``pipelines._heads``); the base reads a
-bundle's shards on a few threads, reports records, shards and bad records as
-Beam counters, and carries the job's own errors in the counts (see
-``pipelines._outcome``). The formats are in ``pipelines.readers``.
+bundle's shards on a few threads (``pipelines._read_ahead``), reports
+records, shards and bad records as Beam counters, and carries the job's own
+errors in the counts (see ``pipelines._outcome``). The formats are in
+``pipelines.readers``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindow
@@ -21,6 +21,7 @@ from balance.errors import RebalanceError
 from pipelines._config import Shard, StatsConfig
 from pipelines._outcome import METRICS_NAMESPACE, as_data_error, for_label
 from pipelines._progress import note_shard
+from pipelines._read_ahead import ReadAhead
 from pipelines._shard import ShardCounter
 from pipelines.combiners import BAD_KINDS, ClassCounts
 
@@ -55,35 +56,21 @@ class CountShards(beam.DoFn):
                       for k in BAD_KINDS} for label in labels]
 
     def start_bundle(self) -> None:
-        self._pending: list[Shard] = []
+        self.teardown()  # threads left by a failed bundle
+        self._ahead = ReadAhead(self._counts, self._config.read_threads)
 
     def process(self, shard: Shard) -> Iterator[ClassCounts | tuple[ClassCounts, ...]]:
-        if self._config.read_threads == 1:
-            yield self._report(self._counts(Shard(*shard)))
-            return
-        self._pending.append(Shard(*shard))
-        if len(self._pending) == self._config.read_threads:
-            yield from self._read_pending()
+        for counts in self._ahead.add(Shard(*shard)):
+            yield self._report(counts)
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
-        for counts in self._read_pending():
-            yield WindowedValue(counts, MIN_TIMESTAMP, (GlobalWindow(),))
+        for counts in self._ahead.drain():
+            yield WindowedValue(self._report(counts), MIN_TIMESTAMP, (GlobalWindow(),))
+        self._ahead.close()
 
-    def _read_pending(self) -> list[ClassCounts]:
-        """Reads up to ``read_threads`` shards concurrently.
-
-        The in-process runner hands a DoFn a whole bundle on one thread; the
-        native readers (tf.data, pyarrow) release the GIL, so reading a few
-        shards at once uses the worker's cores. At most ``read_threads``
-        partial counts are held at a time, so memory stays O(classes).
-        Errors propagate from ``map``; metrics are reported from this thread.
-        """
-        if not self._pending:
-            return []
-        with ThreadPoolExecutor(len(self._pending)) as pool:
-            counters = list(pool.map(self._counts, self._pending))
-        self._pending = []
-        return [self._report(counts) for counts in counters]
+    def teardown(self) -> None:
+        if hasattr(self, "_ahead"):
+            self._ahead.close()
 
     def _counts(self, shard: Shard) -> ClassCounts | tuple[ClassCounts, ...]:
         """The shard's counts; the job's own error, if one is met, travels in them (see ``_outcome``)."""

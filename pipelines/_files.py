@@ -7,12 +7,12 @@ from typing import Any
 from balance import fileio
 
 
-def arrow_file(path: str) -> Any:
-    """A pyarrow file: native for local paths, else a ``tf.io.gfile`` handle (gs://...)."""
+def arrow_file(path: str, memory_map: bool = False) -> Any:
+    """A pyarrow file: native for local paths (memory-mapped if asked), else a ``tf.io.gfile`` handle (gs://...)."""
     import pyarrow as pa
 
     if not fileio.is_remote(path):
-        return pa.OSFile(path, "r")
+        return pa.memory_map(path, "r") if memory_map else pa.OSFile(path, "r")
     return pa.PythonFile(fileio.open_binary(path), mode="r")
 
 

@@ -12,7 +12,6 @@ mixes tagged outputs into one collection.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import apache_beam as beam
@@ -24,6 +23,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from balance.errors import invalid
 from pipelines._arrow import arrow_labels, arrow_weights
 from pipelines._config import Shard
+from pipelines._read_ahead import ReadAhead
 from pipelines._sampling import HASH_BUCKETS, SampleSpec, record_rates, row_hashes, uniform_from_hash, valid_rows
 from pipelines._shard import ShardCounter
 from pipelines._split import csv_range
@@ -85,7 +85,8 @@ class _Decider:
 
 
 class _SampleShards(beam.DoFn):
-    """Base: reads shards (``read_threads`` at a time), emits kept batches and source counts."""
+    """Base: reads shards (``read_threads`` at a time: ``pipelines._read_ahead``), emits kept batches
+    and source counts."""
 
     def __init__(self, spec: SampleSpec, names: tuple[str, ...] | None) -> None:
         self._spec = spec
@@ -97,33 +98,29 @@ class _SampleShards(beam.DoFn):
         self._lookup = {n: i for i, n in enumerate(self._names)} if self._names else None
 
     def start_bundle(self) -> None:
-        self._pending: list[Shard] = []
+        self.teardown()  # threads left by a failed bundle
+        self._ahead = ReadAhead(self._read, self._spec.config.read_threads)
 
     def process(self, shard: Shard) -> Iterator[Any]:
-        self._pending.append(Shard(*shard))
-        if len(self._pending) >= self._spec.config.read_threads:
-            yield from self._drain()
+        for decider in self._ahead.add(Shard(*shard)):
+            yield from self._emit(decider)
 
     def finish_bundle(self) -> Iterator[Any]:
-        for out in self._drain():
-            yield WindowedValue(out, MIN_TIMESTAMP, (GlobalWindow(),))
+        for decider in self._ahead.drain():
+            for out in self._emit(decider):
+                yield WindowedValue(out, MIN_TIMESTAMP, (GlobalWindow(),))
+        self._ahead.close()
 
-    def _drain(self) -> list[Any]:
-        """Reads the pending shards concurrently (the native readers release the GIL)."""
-        pending, self._pending = self._pending, []
-        if len(pending) == 1:
-            deciders = [self._read(pending[0])]
-        else:
-            with ThreadPoolExecutor(max(1, len(pending))) as pool:
-                deciders = list(pool.map(self._read, pending))
-        out: list[Any] = []
-        for decider in deciders:
-            counts: ClassCounts = decider.source.finish()
-            self._records.inc(counts.records)
-            self._written.inc(sum(len(b.lengths) for _, b in decider.kept))
-            out.extend(decider.kept)
-            out.append((SOURCE_KEY, counts))
-        return out
+    def teardown(self) -> None:
+        if hasattr(self, "_ahead"):
+            self._ahead.close()
+
+    def _emit(self, decider: _Decider) -> list[Any]:
+        """A read shard's kept batches, then its source counts."""
+        counts: ClassCounts = decider.source.finish()
+        self._records.inc(counts.records)
+        self._written.inc(sum(len(b.lengths) for _, b in decider.kept))
+        return [*decider.kept, (SOURCE_KEY, counts)]
 
     def _read(self, shard: Shard) -> _Decider:
         decider = _Decider(self._spec, shard.path, self._lookup)
@@ -172,7 +169,7 @@ class SampleTFRecord(_SampleShards):
                 except Exception:  # noqa: BLE001 (protobuf DecodeError: counted as bad below)
                     features = {}
                 self._refuse_existing(features, shard.path)
-            batches = reader._dataset(shard, compression).batch(self._spec.config.batch_size)
+            batches = reader._dataset(shard, compression).batch(self._spec.config.batch_rows(whole_records=True))
             try:  # parse in the tf.data pipeline, in parallel, as the stats job does
                 fast = batches.map(lambda s: (s, with_hash(s)[1], parse(s)), num_parallel_calls=tf.data.AUTOTUNE,
                                    deterministic=True)
@@ -268,7 +265,8 @@ class SampleParquet(_SampleArrow):
             if config.label not in names:
                 decider.source.add_bad("missing_label", parquet.metadata.row_group(shard.row_group).num_rows)
                 return
-            for batch in parquet.iter_batches(batch_size=config.batch_size, row_groups=[shard.row_group]):
+            for batch in parquet.iter_batches(batch_size=config.batch_rows(whole_records=True),
+                                              row_groups=[shard.row_group]):
                 table = self._pa.Table.from_batches([batch])
                 weight = table.column(config.weight) if config.weight and config.weight in names else None
                 self._add_table(decider, table, text=False, label=table.column(config.label), weight=weight)

@@ -84,12 +84,10 @@ class ShardCounter:
             ok = self._reject(ok, ~np.isfinite(weights) | (weights < 0), "bad_weight")
         if not ok.any():
             return
-        keep = np.repeat(ok, lengths)
         config = self.config
-        if hasattr(values, "filter"):  # an Arrow array of strings
-            values = values if keep.all() else values.filter(keep)
-        else:
-            values = np.asarray(values)[keep]
+        if not ok.all():
+            keep = np.repeat(ok, lengths)
+            values = values.filter(keep) if hasattr(values, "filter") else np.asarray(values)[keep]  # Arrow or numpy
         counted = count_batch(
             values, lengths[ok], None if weights is None else weights[ok],
             task=config.task, form=self.form, num_classes=self.width or config.num_classes,

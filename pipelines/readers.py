@@ -156,7 +156,7 @@ class ReadTFRecordCounts(_CountShards):
 
         dataset = (
             self._dataset(shard, compression)
-            .batch(self._config.batch_size)
+            .batch(self._config.batch_rows())
             .map(sized, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .prefetch(tf.data.AUTOTUNE)
         )
@@ -173,7 +173,7 @@ class ReadTFRecordCounts(_CountShards):
         tf = self._tf
         counters = self._counters(shard.path, shard.skip)
         records = payload = 0
-        for batch in self._dataset(shard, compression).batch(self._config.batch_size):
+        for batch in self._dataset(shard, compression).batch(self._config.batch_rows()):
             records += int(batch.shape[0])
             payload += sum(map(len, batch.numpy()))
             try:
@@ -327,7 +327,7 @@ class ReadParquetCounts(_CountShards):
 
     def count_heads(self, shard: Shard) -> list[ShardCounter]:
         config = self._config
-        with _arrow_file(shard.path) as handle:
+        with _arrow_file(shard.path, memory_map=True) as handle:  # the column chunks are read without a copy
             try:
                 parquet = self._pq.ParquetFile(handle)
             except Exception as err:  # noqa: BLE001 (pyarrow raises several types)
@@ -342,8 +342,9 @@ class ReadParquetCounts(_CountShards):
             if not present:
                 return counters
             columns = [c.config.label for c in present] + ([config.weight] if config.weight in names else [])
-            for batch in parquet.iter_batches(batch_size=config.batch_size,
-                                              row_groups=[shard.row_group], columns=columns):
+            # Arrow's own threads cost more than they give here: the DoFn reads shards on its threads.
+            for batch in parquet.iter_batches(batch_size=config.batch_rows(),
+                                              row_groups=[shard.row_group], columns=columns, use_threads=False):
                 weights = None
                 if config.weight:
                     weights = (arrow_weights(batch.column(config.weight)) if config.weight in names

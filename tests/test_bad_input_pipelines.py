@@ -217,6 +217,7 @@ def test_non_whole_float_label_fails_naming_value_and_file(tmp_path, fmt, bad):
     (["--tfds_name", "mnist"], "tfds_name"),
     (["--format", "parquet", "--compression", "gzip"], "compression"),
     (["--format", "csv", "--label_delimiter", ";"], "label_delimiter"),
+    (["--format", "csv", "--batch_size", "1000"], "batch_size"),
 ])
 def test_option_the_format_cannot_use_is_refused(tmp_path, flags, name):
     path = write_tfrecords(tmp_path / "d", good_records(4), shards=1)[0]

@@ -69,7 +69,7 @@ def write(fmt: str, directory, rows: list, weights: list | None, *, binary: bool
 
 def job_table(pattern: str, fmt: str, **options) -> WeightTable:
     """The job's reader DoFns, combiner and last step, without a runner."""
-    config = StatsConfig(input=(pattern,), format=fmt, batch_size=BATCH, **options)
+    config = StatsConfig(input=(pattern,), format=fmt, batch_size=None if fmt == "csv" else BATCH, **options)
     plan = plan_inputs(config)
     reader = reader_for(plan.config)
     reader.setup()

@@ -1,0 +1,58 @@
+"""Reading a bundle's shards on a few threads, in order, while the runner merges the last one.
+
+The in-process runner hands a DoFn a whole bundle on one thread; the native
+readers (tf.data, pyarrow) release the GIL, so reading a few shards at once
+uses the worker's cores. ``ReadAhead`` keeps ``threads`` shards being read
+and returns each result as soon as the next shard is queued behind it, so
+the runner's work on a result (the combiner's merge) overlaps the reading of
+the next shards instead of waiting for a whole group of them. At most
+``threads + 1`` results are held at a time, so memory stays O(classes) per
+thread.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+
+class ReadAhead:
+    """Runs ``read(shard)`` for each shard given, ``threads`` at a time, results in shard order.
+
+    Args:
+      read: the function of one shard; its exceptions reach the caller.
+      threads: shards read at once; 1 reads each one when it is given.
+    """
+
+    def __init__(self, read: Callable[[Any], Any], threads: int) -> None:
+        self._read = read
+        self._threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._running: deque[Future] = deque()
+
+    def add(self, shard: Any) -> Iterator[Any]:
+        """Queues ``shard``; yields the results that need not wait any longer (the oldest ones)."""
+        if self._threads == 1:
+            yield self._read(shard)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="read")
+        self._running.append(self._pool.submit(self._read, shard))
+        while len(self._running) > self._threads:
+            yield self._running.popleft().result()
+
+    def drain(self) -> Iterator[Any]:
+        """Yields the results of every shard still queued, in order (at the end of a bundle)."""
+        while self._running:
+            yield self._running.popleft().result()
+
+    def close(self) -> None:
+        """Stops the threads; shards not started yet are dropped (after an error)."""
+        for future in self._running:
+            future.cancel()
+        self._running.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None

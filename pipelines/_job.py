@@ -18,6 +18,7 @@ from apache_beam.runners.runner import PipelineState
 from balance import fileio
 from balance.errors import RebalanceError
 from pipelines._outcome import FAILED_COUNTER, METRICS_NAMESPACE, job_failure
+from pipelines._progress import Progress
 
 
 def job_error(err: BaseException) -> BaseException:
@@ -66,6 +67,12 @@ def auto_read_threads(options: PipelineOptions) -> int:
     cores = os.cpu_count() or 1
     workers = 1 if direct.direct_running_mode == "in_memory" else (direct.direct_num_workers or cores)
     return max(1, cores // workers)
+
+
+def progress_of(args, options: PipelineOptions, dask) -> Progress:
+    """The job's progress lines: shown for local runners and a local Dask cluster, unless ``--quiet``."""
+    return Progress(local=is_local(options) or (dask is not None and dask.address is None), quiet=args.quiet,
+                    runner=str(options.view_as(StandardOptions).runner))
 
 
 def local_runner(options: PipelineOptions):

@@ -23,6 +23,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from balance.errors import invalid
 from pipelines._arrow import arrow_labels, arrow_weights
 from pipelines._config import Shard
+from pipelines._progress import note_shard
 from pipelines._read_ahead import ReadAhead
 from pipelines._sampling import HASH_BUCKETS, SampleSpec, record_rates, row_hashes, uniform_from_hash, valid_rows
 from pipelines._shard import ShardCounter
@@ -88,9 +89,10 @@ class _SampleShards(beam.DoFn):
     """Base: reads shards (``read_threads`` at a time: ``pipelines._read_ahead``), emits kept batches
     and source counts."""
 
-    def __init__(self, spec: SampleSpec, names: tuple[str, ...] | None) -> None:
+    def __init__(self, spec: SampleSpec, names: tuple[str, ...] | None, progress_dir: str | None = None) -> None:
         self._spec = spec
         self._names = names
+        self._progress_dir = progress_dir
 
     def setup(self) -> None:
         self._records = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "records")
@@ -120,6 +122,7 @@ class _SampleShards(beam.DoFn):
         counts: ClassCounts = decider.source.finish()
         self._records.inc(counts.records)
         self._written.inc(sum(len(b.lengths) for _, b in decider.kept))
+        note_shard(self._progress_dir, counts.records)
         return [*decider.kept, (SOURCE_KEY, counts)]
 
     def _read(self, shard: Shard) -> _Decider:
@@ -337,6 +340,7 @@ def _cells(pc, table, name: str, names: list[str]):
     return pc.if_else(pc.equal(cells, ""), pa.scalar(None, pa.string()), cells)
 
 
-def sampler_for(spec: SampleSpec, names: tuple[str, ...] | None) -> _SampleShards:
-    """The DoFn that samples shards of ``spec.config.format``."""
-    return {"tfrecord": SampleTFRecord, "csv": SampleCsv, "parquet": SampleParquet}[spec.config.format](spec, names)
+def sampler_for(spec: SampleSpec, names: tuple[str, ...] | None, progress_dir: str | None = None) -> _SampleShards:
+    """The DoFn that samples shards of ``spec.config.format`` (noting each in ``progress_dir``, if given)."""
+    sampler = {"tfrecord": SampleTFRecord, "csv": SampleCsv, "parquet": SampleParquet}[spec.config.format]
+    return sampler(spec, names, progress_dir)

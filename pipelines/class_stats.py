@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from balance import fileio
 from balance.errors import invalid
@@ -36,12 +36,10 @@ from pipelines._flags import beam_parser, flags_of, refuse_unknown
 from pipelines._heads import heads_from_args, per_label_type
 from pipelines._job import auto_read_threads as _auto_read_threads
 from pipelines._job import counters as _counters
-from pipelines._job import is_local as _is_local
 from pipelines._job import number as _number
+from pipelines._job import progress_of, run_to_end
 from pipelines._job import raise_reported as _raise_reported
 from pipelines._job import reports_metrics as _reports_metrics
-from pipelines._job import run_to_end
-from pipelines._progress import Progress
 from pipelines.transforms import ComputeClassStats, WriteWeightTable
 
 BEAM_NOTE = """\
@@ -68,7 +66,8 @@ def group(parser: argparse.ArgumentParser, title: str) -> argparse._ArgumentGrou
 
 
 def add_read_flags(parser: argparse.ArgumentParser) -> None:
-    """The input, labels, performance and Dask flags: what ``rebalance stats`` and ``rebalance sample`` share."""
+    """The input, labels, progress, performance and Dask flags: what ``rebalance stats`` and ``rebalance sample``
+    share."""
     for title in ("input", "labels", "output", "performance"):  # the order --help lists them in
         group(parser, title)
     add = group(parser, "input").add_argument
@@ -101,6 +100,9 @@ def add_read_flags(parser: argparse.ArgumentParser) -> None:
     add("--label_delimiter", default="|", help="Separator of ids inside one CSV cell (list forms).")
     add("--ignore_value", action="append", type=per_label_type(int),
         help=f"Dense-label id not to count (e.g. 255){per}")
+    group(parser, "output").add_argument(
+        "--quiet", action="store_true",
+        help="No progress lines on stderr (local runners print one every ~15 s while reading).")
     add = group(parser, "performance").add_argument
     add("--batch_size", type=int,
         help="Records parsed and counted per vectorised step. Default: 8192 TFRecord/TFDS records; "
@@ -129,8 +131,6 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     add("--overwrite", action="store_true", help="With several --label: replace a non-empty --output directory.")
     add("--scheme", action="append", help=f"Also store this scheme's weights ({sorted(SCHEMES)}) in the table; "
         "LABEL=VALUE sets one --label's value (repeatable).")
-    add("--quiet", action="store_true",
-        help="No progress lines on stderr (local runners print one every ~15 s while counting).")
     return parser
 
 
@@ -179,8 +179,7 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     options = PipelineOptions(beam_args)
     dask = _dask.resolve(args, options)  # --runner dask
     config = config_from_args(args, read_threads=_auto_read_threads(options))
-    progress = Progress(local=_is_local(options) or (dask is not None and dask.address is None), quiet=args.quiet,
-                        runner=str(options.view_as(StandardOptions).runner))
+    progress = progress_of(args, options, dask)
     stats = ComputeClassStats(config, on_error="report" if _reports_metrics(options) else "raise",
                               progress_dir=progress.directory)
     plan = stats.plan  # fails fast on an empty input, before any worker starts

@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from balance import fileio
 from balance.errors import RebalanceError, invalid, invalid_choice
@@ -43,15 +43,14 @@ from pipelines._heads import HeadsConfig, heads_from_args
 from pipelines._job import (
     auto_read_threads,
     counters,
-    is_local,
     number,
+    progress_of,
     raise_reported,
     reports_metrics,
     run_to_end,
 )
 from pipelines._outcome import for_label, report
 from pipelines._plan import Plan, plan_inputs
-from pipelines._progress import Progress
 from pipelines._sample_write import is_nonempty_dir, makedirs, rename, rmtree, staging_dir
 from pipelines._table import build_table
 from pipelines.combiners import ClassCounts, CountCombineFn
@@ -211,8 +210,7 @@ def run_parsed(args: argparse.Namespace, beam_args: Sequence[str]) -> dict[str, 
     heads = heads_from_args(args, read_threads=auto_read_threads(options))
     output = args.output.rstrip("/")
     check_output(output, args.overwrite)
-    progress = Progress(local=is_local(options) or (dask is not None and dask.address is None), quiet=args.quiet,
-                        runner=str(options.view_as(StandardOptions).runner))
+    progress = progress_of(args, options, dask)
     stats = ComputeHeadStats(heads, on_error="report" if reports_metrics(options) else "raise",
                              progress_dir=progress.directory)
     plan, _ = stats.plan  # fails fast on an empty input, before any worker starts

@@ -36,8 +36,9 @@ from balance.table import WeightTable
 from pipelines import _dask
 from pipelines._config import StatsConfig
 from pipelines._dask import one_task_per_shard
-from pipelines._job import auto_read_threads, counters, job_error, local_runner
+from pipelines._job import auto_read_threads, counters, job_error, local_runner, progress_of
 from pipelines._plan import plan_inputs
+from pipelines._progress import Progress
 from pipelines._sample_read import METRICS_NAMESPACE, SOURCE_KEY, sampler_for
 from pipelines._sample_write import (
     SOURCE_TABLE_NAME,
@@ -186,6 +187,7 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     plan = plan_inputs(config)
     output = args.output.rstrip("/")
     staging = staging_dir(output)
+    progress = progress_of(args, options, dask)
     start = time.monotonic()
     if args.table:  # every check on the table and the target comes before any data is read
         source, counted = WeightTable.load(args.table), False
@@ -197,7 +199,8 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
                 print(f"No --table given: counting {config.label!r} with the stats job first (one more pass); "
                       f"the table is kept as {output}/{SOURCE_TABLE_NAME}, pass it as --table next time",
                       flush=True)
-                source, counted = _count_source(config, options, f"{staging}/{SOURCE_TABLE_NAME}"), True
+                source, counted = _count_source(config, options, f"{staging}/{SOURCE_TABLE_NAME}", plan,
+                                                progress), True
                 config, target, described = _resolve(args, config, source, plan)
             keep = keep_rates(source, max_ratio=args.max_ratio, target=target)
             kept_fraction = float(source.counts @ keep / source.counts.sum()) if source.task != "multilabel" else 1.0
@@ -205,7 +208,7 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
             spec = SampleSpec(config, tuple(keep.tolist()), negative_keep(source, keep), args.seed,
                               args.weight_feature, args.num_shards or default_num_shards(size, kept_fraction))
             publisher = Publisher(spec, source, staging, output, args.overwrite, described)
-            result = _sample(spec, plan, source, staging, publisher, options)
+            result = _sample(spec, plan, source, staging, publisher, options, progress)
     except BaseException as err:
         rmtree(staging)
         raise job_error(err) from err
@@ -228,21 +231,24 @@ def _resolve(args: argparse.Namespace, config: StatsConfig, source: WeightTable,
     return config, shares, {"target": args.target, "shares": shares}
 
 
-def _count_source(config: StatsConfig, options: PipelineOptions, path: str) -> WeightTable:
+def _count_source(config: StatsConfig, options: PipelineOptions, path: str, plan, progress: Progress) -> WeightTable:
     pipeline = beam.Pipeline(runner=local_runner(options), options=options)
-    _ = pipeline | "ComputeClassStats" >> ComputeClassStats(config) | "WriteTable" >> WriteWeightTable(path)
-    _wait(pipeline.run())
+    _ = (pipeline | "ComputeClassStats" >> ComputeClassStats(config, progress_dir=progress.directory)
+         | "WriteTable" >> WriteWeightTable(path))
+    with progress.watch(len(plan.shards)):
+        _wait(pipeline.run())
     return WeightTable.load(path)
 
 
-def _sample(spec: SampleSpec, plan, source: WeightTable, staging: str, publisher: Publisher, options):
+def _sample(spec: SampleSpec, plan, source: WeightTable, staging: str, publisher: Publisher, options,
+            progress: Progress):
     config = spec.config
     pipeline = beam.Pipeline(runner=local_runner(options), options=options)
     # The plan already holds one shard per file, Parquet row group or CSV byte range.
     one_task_per_shard(pipeline, len(plan.shards))
     shards = pipeline | "ListShards" >> beam.Create(plan.shards) | "SpreadShards" >> beam.Reshuffle()
     names = source.class_names if source.label_dtype == "string" else None
-    read = shards | "Sample" >> beam.ParDo(sampler_for(spec, names))
+    read = shards | "Sample" >> beam.ParDo(sampler_for(spec, names, progress.directory))
     # One linear graph of single-output steps, so that every runner (the DaskRunner
     # included) runs it: source counts and written counts meet in one CombinePerKey.
     source_counts = read | "SourceCounts" >> beam.Filter(_is_source) | "KeySource" >> beam.Map(_as_source)
@@ -260,8 +266,9 @@ def _sample(spec: SampleSpec, plan, source: WeightTable, staging: str, publisher
         | "ToDict" >> beam.combiners.ToDict()
         | "Publish" >> beam.Map(_publish, publisher, CountCombineFn(config.weighted).create_accumulator())
     )
-    result = pipeline.run()
-    _wait(result)
+    with progress.watch(len(plan.shards)):
+        result = pipeline.run()
+        _wait(result)
     return result
 
 

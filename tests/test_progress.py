@@ -1,4 +1,5 @@
-"""Progress lines of `rebalance stats` on stderr: shards done of total, records, rate, elapsed; `--quiet`."""
+"""Progress lines of `rebalance stats` and `rebalance sample` on stderr: shards done of total, records,
+rate, elapsed; `--quiet`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 
 import pytest
 
-from pipelines import class_stats
+from pipelines import class_stats, sample_job
 from pipelines._progress import INTERVAL_ENV, Progress, note_shard, read_progress
 from tests._pipelines_data import write_csv
 
@@ -46,6 +47,18 @@ def test_quiet_prints_no_progress(tmp_path, csv_files, capsys, monkeypatch):
                              "--quiet"])
     captured = capsys.readouterr()
     assert "progress" not in captured.err and table.num_examples == FILES * ROWS
+
+
+def test_sample_job_prints_progress_and_quiet_silences_it(tmp_path, csv_files, capsys, monkeypatch):
+    monkeypatch.setenv(INTERVAL_ENV, "0.05")
+    flags = ["--input", csv_files, "--format", "csv", "--max_ratio", "1"]
+    sample_job.run([*flags, "--output", str(tmp_path / "s1"), "--quiet"])  # no --table: counts, then samples
+    assert "progress" not in capsys.readouterr().err
+    sample_job.run([*flags, "--output", str(tmp_path / "s2"), "--table", str(tmp_path / "s1" / "source_table.json")])
+    lines = progress_lines(capsys.readouterr().err)
+    assert len(lines) >= 2 and all(total == FILES for _, total, _ in lines)
+    assert lines[-1] == (FILES, FILES, FILES * ROWS)  # every record read, kept or not
+    assert [shards for shards, _, _ in lines] == sorted(shards for shards, _, _ in lines)
 
 
 def test_a_remote_runner_gets_one_line_pointing_to_its_ui(capsys):

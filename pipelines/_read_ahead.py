@@ -50,8 +50,6 @@ class ReadAhead:
 
     def close(self) -> None:
         """Stops the threads; shards not started yet are dropped (after an error)."""
-        for future in self._running:
-            future.cancel()
         self._running.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,4 +1,12 @@
-"""tf-rebalance top floor: the Beam class-statistics job and the command line.
+"""tf-rebalance top floor: the Beam jobs (class statistics, down-sampling) and the command line.
+
+Sub-packages, data flowing one way: ``pipelines.io`` (input planning, one
+reader per format, publishing outputs) -> ``pipelines.counting`` (per-shard
+counts, the combiner, the table; the public PTransforms) ->
+``pipelines.sampling`` (keep rates, keep decisions, writing the sample) ->
+``pipelines.jobs`` (the jobs and what they share) -> ``pipelines.cli``.
+``pipelines.config``, ``pipelines.outcome`` and ``pipelines.progress`` are
+used by all of them. See docs/architecture.md.
 
 Public names are loaded lazily, so that ``import pipelines.cli`` (for
 ``rebalance show``) does not import Apache Beam.
@@ -10,17 +18,17 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "ComputeClassStats": "pipelines.transforms",
-    "ComputeHeadStats": "pipelines.heads_job",
-    "HeadsConfig": "pipelines._heads",
-    "WriteWeightTables": "pipelines.heads_job",
-    "WriteWeightTable": "pipelines.transforms",
-    "CountCombineFn": "pipelines.combiners",
-    "ClassCounts": "pipelines.combiners",
-    "StatsConfig": "pipelines._config",
-    "run_class_stats": ("pipelines.class_stats", "run"),
-    "run_head_stats": ("pipelines.class_stats", "run_heads"),
-    "run_sample": ("pipelines.sample_job", "run"),
+    "ComputeClassStats": "pipelines.counting.transforms",
+    "ComputeHeadStats": "pipelines.counting.transforms",
+    "HeadsConfig": "pipelines.config",
+    "WriteWeightTables": "pipelines.counting.transforms",
+    "WriteWeightTable": "pipelines.counting.transforms",
+    "CountCombineFn": "pipelines.counting.combiners",
+    "ClassCounts": "pipelines.counting.combiners",
+    "StatsConfig": "pipelines.config",
+    "run_class_stats": "pipelines.jobs.stats",
+    "run_head_stats": "pipelines.jobs.stats",
+    "run_sample": ("pipelines.jobs.sample", "run"),
 }
 
 __all__ = [

@@ -1,5 +1,7 @@
 """The ``rebalance`` command line: ``stats``, ``sample``, ``show``, ``merge`` and ``demo``.
 
+A new command is a function here, listed in ``COMMANDS``.
+
 ``show`` and ``merge`` need neither Beam nor TensorFlow beyond reading the
 files; ``stats``, ``sample`` and ``demo`` import their modules only when called.
 """
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 
 from balance import SCHEMES, WeightTable
 from balance.errors import invalid
-from pipelines._flags import FlagParser, flags_of, refuse_unknown
+from pipelines.jobs.flags import FlagParser, flags_of, refuse_unknown
 
 
 def _show(argv: Sequence[str]) -> int:
@@ -98,21 +100,22 @@ def _merge(argv: Sequence[str]) -> int:
 
 
 def _stats(argv: Sequence[str]) -> int:
-    from pipelines import class_stats  # noqa: PLC0415 (imports Beam)
+    from pipelines.jobs import stats  # noqa: PLC0415 (imports Beam)
 
-    return class_stats.main(list(argv))
+    return stats.main(list(argv))
 
 
 def _sample(argv: Sequence[str]) -> int:
-    from pipelines import sample_job  # noqa: PLC0415 (imports Beam)
+    from pipelines.jobs import sample  # noqa: PLC0415 (imports Beam)
 
-    return sample_job.main(list(argv))
+    return sample.main(list(argv))
 
 
 def _demo(argv: Sequence[str]) -> int:
-    from pipelines import demo  # noqa: PLC0415
+    # The demo is an application on top of balance, losses and pipelines; only the command line starts it.
+    from rebalance_demo import app  # noqa: PLC0415 (imports TensorFlow and Keras)
 
-    return demo.main(list(argv))
+    return app.main(list(argv))
 
 
 COMMANDS = {

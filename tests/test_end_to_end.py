@@ -6,7 +6,7 @@ import os
 import pytest
 
 from balance import WeightTable
-from pipelines.demo import RUNS, run_demo
+from rebalance_demo.app import RUNS, run_demo
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import numpy as np
 
 from balance._string_counts import StringCounts
 from balance.counting import LabelCounts, Where, count_batch
-from pipelines._config import StatsConfig
-from pipelines.combiners import ClassCounts, scalar_to_exact, to_exact
+from pipelines.config import StatsConfig
+from pipelines.counting.combiners import ClassCounts, scalar_to_exact, to_exact
 
 _VECTORS = ("one_hot", "multi_hot")  # one 0/1 vector of a fixed width per record
 

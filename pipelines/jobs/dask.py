@@ -6,10 +6,7 @@ this job:
 * a short name, ``--runner dask``, and ``--dask_address`` for an existing
   cluster; without an address, a local cluster of ``--dask_workers`` processes
   that the job starts and stops (``dask.distributed.LocalCluster``);
-* one task per shard: the DaskRunner turns ``beam.Create`` into a Dask bag of
-  128 items per partition and treats ``Reshuffle`` as a no-op, so by default
-  every shard of a job lands in one partition, read by one worker.
-  ``one_task_per_shard`` asks for one partition per shard instead.
+* one task per shard (``pipelines.io.plan.one_task_per_shard``).
 
 Requires ``pip install 'tf-rebalance[dask]'`` (``apache-beam[dask]``).
 """
@@ -132,17 +129,3 @@ def close_client(result: Any) -> None:
     client = getattr(result, "client", None)
     if client is not None:
         client.close()
-
-
-def one_task_per_shard(pipeline: Any, shards: int) -> None:
-    """On the DaskRunner, gives each shard its own partition (so its own task).
-
-    An explicit ``--dask_npartitions`` or ``--dask_partition_size`` is kept.
-    Other runners are left alone: ``beam.Create`` reshuffles its elements there.
-    """
-    modules = {cls.__module__ for cls in type(pipeline.runner).__mro__}
-    if "apache_beam.runners.dask.dask_runner" not in modules:
-        return
-    dask = _dask_options(pipeline.options)
-    if dask.npartitions is None and dask.partition_size is None:
-        dask.npartitions = max(1, shards)

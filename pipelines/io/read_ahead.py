@@ -17,6 +17,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
+
+from pipelines.config import Shard
+
 
 class ReadAhead:
     """Runs ``read(shard)`` for each shard given, ``threads`` at a time, results in shard order.
@@ -54,3 +61,39 @@ class ReadAhead:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+class ReadShards(beam.DoFn):
+    """Base of the DoFns that read shards: a bundle's shards are read ``threads`` at a time (``ReadAhead``),
+    and what each one gives is emitted in shard order.
+
+    Subclasses define ``read_shard(shard)`` (run on the read threads) and
+    ``emit(result)``, the elements of one shard's result.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self._threads = threads
+
+    def start_bundle(self) -> None:
+        self.teardown()  # threads left by a failed bundle
+        self._ahead = ReadAhead(self.read_shard, self._threads)
+
+    def process(self, shard: Shard) -> Iterator[Any]:
+        for result in self._ahead.add(Shard(*shard)):
+            yield from self.emit(result)
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        for result in self._ahead.drain():
+            for out in self.emit(result):
+                yield WindowedValue(out, MIN_TIMESTAMP, (GlobalWindow(),))
+        self._ahead.close()
+
+    def teardown(self) -> None:
+        if hasattr(self, "_ahead"):
+            self._ahead.close()
+
+    def read_shard(self, shard: Shard) -> Any:
+        raise NotImplementedError
+
+    def emit(self, result: Any) -> list[Any]:
+        raise NotImplementedError

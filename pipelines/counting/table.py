@@ -13,8 +13,8 @@ import numpy as np
 from balance.counting import vocabulary_counts
 from balance.errors import invalid_data
 from balance.table import WeightTable
-from pipelines._config import StatsConfig
-from pipelines.combiners import ClassCounts, from_exact
+from pipelines.config import StatsConfig
+from pipelines.counting.combiners import ClassCounts, from_exact
 
 
 def check_bad_records(counts: ClassCounts, max_bad_fraction: float) -> None:

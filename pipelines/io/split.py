@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from balance.errors import invalid
-from pipelines._config import Shard, StatsConfig
-from pipelines._files import arrow_file as _arrow_file
-from pipelines._files import is_gzip
+from pipelines.config import Shard, StatsConfig
+from pipelines.io.files import arrow_file
+from pipelines.io.files import is_gzip
 
 _SCAN_BYTES = 64 << 10
 _QUOTE, _NEWLINE = ord('"'), ord("\n")  # pyarrow's default quote character
@@ -52,7 +52,7 @@ def parquet_row_groups(path: str) -> int:
     import pyarrow.parquet as pq
 
 
-    with _arrow_file(path) as handle:
+    with arrow_file(path) as handle:
         try:
             return pq.ParquetFile(handle).num_row_groups
         except Exception as err:  # noqa: BLE001 (pyarrow raises several types)

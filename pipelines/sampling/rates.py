@@ -14,7 +14,8 @@ Keep rates (down-sampling only, every rate in ``[0, 1]``):
   smallest label rate.
 
 The keep decision is a pure function of the seed and the record: a keyed
-64-bit hash of the record, mapped to ``u`` in ``[0, 1)``, kept when ``u < keep``.
+64-bit hash of the record (``pipelines.io.hashing``), mapped to ``u`` in
+``[0, 1)``, kept when ``u < keep``.
 Identical records therefore share one decision, and no runner, bundle size,
 order or worker count changes which records are kept.
 """
@@ -22,10 +23,8 @@ order or worker count changes which records are kept.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -34,10 +33,10 @@ from balance import fileio
 from balance.errors import invalid
 from balance.table import WeightTable
 from balance.targets import resolve_target
-from pipelines._config import StatsConfig
+from pipelines.config import StatsConfig
+from pipelines.io import hashing
 
 TARGET_NAMES = ("uniform", "sqrt")
-HASH_BUCKETS = 1 << 53  # hash values in [0, 2**53) map exactly onto float64 u = h / 2**53
 TARGET_BYTES = 256 << 20  # default output shard size
 
 
@@ -63,9 +62,8 @@ class SampleSpec:
 
     @property
     def hash_key(self) -> tuple[int, int]:
-        """Two 63-bit keys for SipHash (``tf.strings.to_hash_bucket_strong``), from the seed."""
-        digest = hashlib.blake2b(f"tf-rebalance-sample:{self.seed}".encode(), digest_size=16).digest()
-        return int.from_bytes(digest[:8], "little") >> 1, int.from_bytes(digest[8:], "little") >> 1
+        """The record hashes' key (``pipelines.io.hashing``), from the seed."""
+        return hashing.hash_key(self.seed)
 
 
 def keep_rates(table: WeightTable, *, max_ratio: float | None = None, target: Any = None) -> np.ndarray:
@@ -155,7 +153,7 @@ def record_rates(spec: SampleSpec, values: np.ndarray, lengths: np.ndarray, ok: 
                  names: dict[str, int] | None) -> np.ndarray:
     """The keep rate of every record of a batch (0 where ``ok`` is False).
 
-    ``values`` and ``lengths`` are the ragged labels (see ``pipelines._shard``);
+    ``values`` and ``lengths`` are the ragged labels (see ``pipelines.io.readers.Batch``);
     ``names`` maps string labels to class ids.
     """
     keep = np.asarray(spec.keep, dtype=np.float64)
@@ -205,23 +203,3 @@ def valid_rows(spec: SampleSpec, lengths: np.ndarray, wrong: np.ndarray | None,
     if weights is not None:
         ok &= np.isfinite(weights) & (weights >= 0)
     return ok
-
-
-def uniform_from_hash(hashes: np.ndarray) -> np.ndarray:
-    """Hash values in ``[0, 2**53)`` -> u in [0, 1), exactly."""
-    return np.asarray(hashes, dtype=np.float64) / float(HASH_BUCKETS)
-
-
-def row_hashes(columns: Sequence[list], key: tuple[int, int]) -> np.ndarray:
-    """Keyed 64-bit BLAKE2b of every row of Arrow columns (as Python values), in ``[0, 2**53)``.
-
-    No vectorised row hash is in pyarrow, so each row's values are encoded with
-    ``repr`` (stable for ints, floats, strings, bytes, lists and None) and hashed
-    by ``hashlib``: about 1-2 us per row, paid only by CSV and Parquet input.
-    """
-    secret = key[0].to_bytes(8, "little") + key[1].to_bytes(8, "little")
-    blake2b, from_bytes = hashlib.blake2b, int.from_bytes
-    return np.fromiter(
-        (from_bytes(blake2b(repr(row).encode(), digest_size=8, key=secret).digest(), "little") >> 11
-         for row in zip(*columns, strict=True)),
-        dtype=np.uint64, count=len(columns[0]) if columns else 0)

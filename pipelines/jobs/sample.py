@@ -22,36 +22,26 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import sys
 import time
 from collections.abc import Sequence
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.runner import PipelineState
 
 from balance import fileio
 from balance.errors import invalid
 from balance.table import WeightTable
-from pipelines import _dask
-from pipelines._config import StatsConfig
-from pipelines._dask import one_task_per_shard
-from pipelines._job import auto_read_threads, counters, job_error, local_runner, progress_of
-from pipelines._plan import plan_inputs
-from pipelines._progress import Progress
-from pipelines._sample_read import METRICS_NAMESPACE, SOURCE_KEY, sampler_for
-from pipelines._sample_write import (
-    SOURCE_TABLE_NAME,
-    TABLE_NAME,
-    Publisher,
-    WriteShard,
-    is_nonempty_dir,
-    makedirs,
-    publish,
-    rmtree,
-    staging_dir,
-)
-from pipelines._sampling import (
+from pipelines.config import StatsConfig
+from pipelines.counting.combiners import CountCombineFn
+from pipelines.counting.transforms import ComputeClassStats, WriteWeightTable
+from pipelines.io.plan import one_task_per_shard, plan_inputs
+from pipelines.io.publish import check_output, makedirs, remove_staging, staging_dir
+from pipelines.jobs import dask as dask_setup
+from pipelines.jobs.flags import BEAM_NOTE, add_read_flags, config_from_args, group, parse_flags
+from pipelines.jobs.runner import auto_read_threads, counters, job_error, progress_of, run_as_command, run_pipeline
+from pipelines.progress import Progress
+from pipelines.sampling.decide import METRICS_NAMESPACE, SOURCE_KEY, SampleShards
+from pipelines.sampling.rates import (
     SampleSpec,
     check_max_ratio,
     default_num_shards,
@@ -59,16 +49,7 @@ from pipelines._sampling import (
     load_target,
     negative_keep,
 )
-from pipelines.class_stats import (
-    BEAM_NOTE,
-    add_read_flags,
-    config_from_args,
-    group,
-    parse_flags,
-    run_as_command,
-)
-from pipelines.combiners import CountCombineFn
-from pipelines.transforms import ComputeClassStats, WriteWeightTable
+from pipelines.sampling.write import SOURCE_TABLE_NAME, TABLE_NAME, Publisher, WriteShard, publish_sample
 
 _LOG = logging.getLogger(__name__)
 
@@ -135,9 +116,7 @@ def _check_flags(args: argparse.Namespace, config: StatsConfig) -> None:
         raise invalid("weight_feature", "a new feature name (not the label or --weight)", args.weight_feature)
     if args.max_ratio is not None:
         check_max_ratio(args.max_ratio)
-    if is_nonempty_dir(args.output) and not args.overwrite:
-        raise invalid("output", "a new or empty directory", args.output,
-                      hint="Pass --overwrite to replace it")
+    check_output(args.output, args.overwrite)
 
 
 def _tfds_hint(config: argparse.Namespace) -> str:
@@ -180,7 +159,7 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     """
     args, beam_args = parse_flags(argv, build_parser())
     options = PipelineOptions(beam_args)
-    dask = _dask.resolve(args, options)  # --runner dask
+    dask = dask_setup.resolve(args, options)  # --runner dask
     _refuse_tfds(args)
     config = config_from_args(args, read_threads=auto_read_threads(options))
     _check_flags(args, config)
@@ -194,7 +173,7 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
         config, target, described = _resolve(args, config, source, plan)
     try:
         makedirs(staging)
-        with _dask.cluster(dask, options):  # one local cluster for both passes
+        with dask_setup.cluster(dask, options):  # one local cluster for both passes
             if not args.table:
                 print(f"No --table given: counting {config.label!r} with the stats job first (one more pass); "
                       f"the table is kept as {output}/{SOURCE_TABLE_NAME}, pass it as --table next time",
@@ -210,7 +189,7 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
             publisher = Publisher(spec, source, staging, output, args.overwrite, described)
             result = _sample(spec, plan, source, staging, publisher, options, progress)
     except BaseException as err:
-        rmtree(staging)
+        remove_staging(staging)
         raise job_error(err) from err
     table = WeightTable.load(f"{output}/{TABLE_NAME}")
     print(summary(table, source, _counters_of(result), time.monotonic() - start, output, counted))
@@ -232,44 +211,43 @@ def _resolve(args: argparse.Namespace, config: StatsConfig, source: WeightTable,
 
 
 def _count_source(config: StatsConfig, options: PipelineOptions, path: str, plan, progress: Progress) -> WeightTable:
-    pipeline = beam.Pipeline(runner=local_runner(options), options=options)
-    _ = (pipeline | "ComputeClassStats" >> ComputeClassStats(config, progress_dir=progress.directory)
-         | "WriteTable" >> WriteWeightTable(path))
-    with progress.watch(len(plan.shards)):
-        _wait(pipeline.run())
+    def attach(pipeline):
+        _ = (pipeline | "ComputeClassStats" >> ComputeClassStats(config, progress_dir=progress.directory)
+             | "WriteTable" >> WriteWeightTable(path))
+
+    run_pipeline(options, progress, len(plan.shards), attach)
     return WeightTable.load(path)
 
 
 def _sample(spec: SampleSpec, plan, source: WeightTable, staging: str, publisher: Publisher, options,
             progress: Progress):
     config = spec.config
-    pipeline = beam.Pipeline(runner=local_runner(options), options=options)
-    # The plan already holds one shard per file, Parquet row group or CSV byte range.
-    one_task_per_shard(pipeline, len(plan.shards))
-    shards = pipeline | "ListShards" >> beam.Create(plan.shards) | "SpreadShards" >> beam.Reshuffle()
     names = source.class_names if source.label_dtype == "string" else None
-    read = shards | "Sample" >> beam.ParDo(sampler_for(spec, names, progress.directory))
-    # One linear graph of single-output steps, so that every runner (the DaskRunner
-    # included) runs it: source counts and written counts meet in one CombinePerKey.
-    source_counts = read | "SourceCounts" >> beam.Filter(_is_source) | "KeySource" >> beam.Map(_as_source)
-    written = (
-        read
-        | "KeptBatches" >> beam.Filter(_is_kept)
-        | "GroupByShard" >> beam.GroupByKey()
-        | "WriteShards" >> beam.ParDo(WriteShard(spec, staging))
-        | "KeyWritten" >> beam.Map(_as_written)
-    )
-    _ = (
-        (source_counts, written)
-        | "Both" >> beam.Flatten()
-        | "MergeCounts" >> beam.CombinePerKey(CountCombineFn(config.weighted))
-        | "ToDict" >> beam.combiners.ToDict()
-        | "Publish" >> beam.Map(_publish, publisher, CountCombineFn(config.weighted).create_accumulator())
-    )
-    with progress.watch(len(plan.shards)):
-        result = pipeline.run()
-        _wait(result)
-    return result
+
+    def attach(pipeline):
+        # The plan already holds one shard per file, Parquet row group or CSV byte range.
+        one_task_per_shard(pipeline, len(plan.shards))
+        shards = pipeline | "ListShards" >> beam.Create(plan.shards) | "SpreadShards" >> beam.Reshuffle()
+        read = shards | "Sample" >> beam.ParDo(SampleShards(spec, names, progress.directory))
+        # One linear graph of single-output steps, so that every runner (the DaskRunner
+        # included) runs it: source counts and written counts meet in one CombinePerKey.
+        source_counts = read | "SourceCounts" >> beam.Filter(_is_source) | "KeySource" >> beam.Map(_as_source)
+        written = (
+            read
+            | "KeptBatches" >> beam.Filter(_is_kept)
+            | "GroupByShard" >> beam.GroupByKey()
+            | "WriteShards" >> beam.ParDo(WriteShard(spec, staging))
+            | "KeyWritten" >> beam.Map(_as_written)
+        )
+        _ = (
+            (source_counts, written)
+            | "Both" >> beam.Flatten()
+            | "MergeCounts" >> beam.CombinePerKey(CountCombineFn(config.weighted))
+            | "ToDict" >> beam.combiners.ToDict()
+            | "Publish" >> beam.Map(_publish, publisher, CountCombineFn(config.weighted).create_accumulator())
+        )
+
+    return run_pipeline(options, progress, len(plan.shards), attach)
 
 
 def _is_source(pair) -> bool:
@@ -290,16 +268,7 @@ def _as_written(counts):
 
 def _publish(counts: dict, publisher: Publisher, empty) -> WeightTable:
     # No "written" key when nothing was kept; the publisher then fails on the empty sample.
-    return publish(counts.get("written", empty), counts["source"], publisher)
-
-
-def _wait(result) -> None:
-    try:
-        state = result.wait_until_finish()
-    finally:
-        _dask.close_client(result)
-    if state not in (PipelineState.DONE, None):
-        raise RuntimeError(f"The sampling job ended in state {state}")
+    return publish_sample(counts.get("written", empty), counts["source"], publisher)
 
 
 def _counters_of(result) -> dict[str, int]:
@@ -344,9 +313,6 @@ def _far_from_expected(table: WeightTable, source: WeightTable, keep) -> str | N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point of the sample job; see ``class_stats.run_as_command``."""
+    """Command-line entry point of the sample job; see ``pipelines.jobs.runner.run_as_command``."""
     return run_as_command(run, argv)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

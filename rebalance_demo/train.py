@@ -17,7 +17,7 @@ import tensorflow as tf
 import balance
 import losses
 from balance import WeightTable
-from pipelines.demo_data import DemoData
+from rebalance_demo.data import DemoData
 
 BATCH_SIZE = 256
 NUM_RARE = 3  # "rarest classes" in the report: the three smallest

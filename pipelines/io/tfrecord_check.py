@@ -13,7 +13,7 @@ import zlib
 
 from balance import fileio
 from balance.errors import invalid
-from pipelines._config import Shard
+from pipelines.config import Shard
 
 FRAMING_BYTES = 16  # per record: uint64 length, uint32 CRC of the length, uint32 CRC of the data
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from balance._string_counts import StringCounts
 from balance.errors import RebalanceError, invalid_data
-from pipelines._outcome import first_error
+from pipelines.outcome import first_error
 
 FIXED_POINT_BITS = 64
 BAD_KINDS = ("missing_label", "wrong_type", "wrong_shape", "unparsable", "bad_weight")
@@ -48,7 +48,7 @@ class ClassCounts:
       width: one-hot or multi-hot vector width seen (None for other forms).
       shards: number of shards read.
       error: the job's error met while reading, carried to the last step
-        (see ``pipelines._outcome``); the first by file and record.
+        (see ``pipelines.outcome``); the first by file and record.
     """
 
     weighted: bool = False
@@ -145,7 +145,7 @@ def merge_counts(accumulators: Iterable[ClassCounts]) -> ClassCounts:
         merged.kinds = merged.kinds | acc.kinds
         if acc.width is not None:
             if merged.width is not None and merged.width != acc.width:
-                # Carried, not raised (see pipelines._outcome); the same whatever the merge order.
+                # Carried, not raised (see pipelines.outcome); the same whatever the merge order.
                 low, high = sorted((merged.width, acc.width))
                 clash = invalid_data("labels", "label vectors of one length",
                                      f"vectors of length {low} and {high}",

@@ -1,7 +1,7 @@
 """Input planning: the input patterns (or a TFDS split) -> a sorted list of shards.
 
 ``plan_inputs`` expands the patterns into ``Shard``s (Parquet row groups and
-CSV byte ranges, see ``pipelines._split``) and a fingerprint of the input files
+CSV byte ranges, see ``pipelines.io.split``) and a fingerprint of the input files
 (paths and sizes). It runs once, where the pipeline is constructed.
 """
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from balance import fileio
 from balance.errors import invalid
-from pipelines._config import GLOB_CHARS, Shard, StatsConfig
-from pipelines._split import split_shards
+from pipelines.config import GLOB_CHARS, Shard, StatsConfig
+from pipelines.io.split import split_shards
 
 
 class Plan(NamedTuple):
@@ -114,3 +114,23 @@ def _tfds_feature(features, key: str):
             raise invalid("label", f"a feature of the TFDS dataset ({sorted(features.keys())})",
                           key) from None
     return node
+
+
+def one_task_per_shard(pipeline: Any, shards: int) -> None:
+    """On the DaskRunner, gives each shard its own partition (so its own task).
+
+    The DaskRunner turns ``beam.Create`` into a Dask bag of 128 items per
+    partition and treats ``Reshuffle`` as a no-op, so by default every shard
+    of a job lands in one partition, read by one worker.
+
+    An explicit ``--dask_npartitions`` or ``--dask_partition_size`` is kept.
+    Other runners are left alone: ``beam.Create`` reshuffles its elements there.
+    """
+    modules = {cls.__module__ for cls in type(pipeline.runner).__mro__}
+    if "apache_beam.runners.dask.dask_runner" not in modules:
+        return
+    from apache_beam.runners.dask.dask_runner import DaskOptions  # noqa: PLC0415 (the runner is Dask's)
+
+    dask = pipeline.options.view_as(DaskOptions)
+    if dask.npartitions is None and dask.partition_size is None:
+        dask.npartitions = max(1, shards)

@@ -22,8 +22,8 @@ from balance import WeightTable
 from balance.errors import invalid
 from balance.recall_report import plot_recall_by_frequency
 from balance.report import format_table, plot_table
-from pipelines._flags import flags_of, refuse_unknown
-from pipelines.demo_data import FEATURE_KEY, LABEL_KEY, make_demo_data
+from pipelines.jobs.flags import flags_of, refuse_unknown
+from rebalance_demo.data import FEATURE_KEY, LABEL_KEY, make_demo_data
 
 RUNS = ("plain", "class weights", "resample", "both", "logit-adjusted")
 
@@ -49,8 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_demo(out: str, *, seed: int = 0, epochs: int = 6, largest: int = 12000, verbose: int = 2) -> dict:
     """Runs the four steps; returns ``{run: metrics}`` (also in ``out/results.json``)."""
-    from pipelines import class_stats  # noqa: PLC0415 (Beam)
-    from pipelines.demo_train import compare_runs, plot_results, results_table  # noqa: PLC0415 (TF)
+    from pipelines import run_class_stats  # noqa: PLC0415 (Beam)
+    from rebalance_demo.train import compare_runs, plot_results, results_table  # noqa: PLC0415 (TF)
 
     os.makedirs(out, exist_ok=True)
     start = time.perf_counter()
@@ -61,7 +61,7 @@ def run_demo(out: str, *, seed: int = 0, epochs: int = 6, largest: int = 12000, 
 
     table_path = os.path.join(out, "table.json")
     print("[2/4] Counting classes with the Beam job (DirectRunner) ...", flush=True)
-    table = class_stats.run([
+    table = run_class_stats([
         "--input", os.path.join(out, "data", "train-*.tfrecord"), "--format", "tfrecord",
         "--label", LABEL_KEY, "--output", table_path, "--runner", "DirectRunner", *(["--quiet"] if not verbose else []),
     ])

@@ -1,13 +1,14 @@
-"""Running a class-statistics pipeline: the runner, threads, metrics and the job's reported error.
+"""Running a job's pipeline: the runner, threads, metrics, the job's reported error and the command-line wrapper.
 
-Shared by the one-label job (``pipelines.class_stats``) and the several-label
-job (``pipelines.heads_job``).
+Shared by every job (``pipelines.jobs.stats``, ``pipelines.jobs.sample``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -17,14 +18,15 @@ from apache_beam.runners.runner import PipelineState
 
 from balance import fileio
 from balance.errors import RebalanceError
-from pipelines._outcome import FAILED_COUNTER, METRICS_NAMESPACE, job_failure
-from pipelines._progress import Progress
+from pipelines.outcome import FAILED_COUNTER, METRICS_NAMESPACE, job_failure
+from pipelines.jobs import dask as dask_setup
+from pipelines.progress import Progress
 
 
 def job_error(err: BaseException) -> BaseException:
     """The job's own error if the runner raised it wrapped (in-process runners), else ``err``.
 
-    The job reports its own errors as data (see ``pipelines._outcome``), so
+    The job reports its own errors as data (see ``pipelines.outcome``), so
     this only matters for a ``ComputeClassStats(on_error="raise")`` pipeline.
     """
     cause: BaseException | None = err
@@ -91,19 +93,15 @@ def local_runner(options: PipelineOptions):
     return FnApiRunner()
 
 
-def run_to_end(options: PipelineOptions, dask, progress, shards: int, attach: Callable[[Any], None]) -> Any:
-    """Runs a pipeline built by ``attach(pipeline)`` to its end; returns Beam's result.
-
-    Starts (and stops) the local Dask cluster the job asked for and shows
-    progress over ``shards`` while it runs.
+def run_pipeline(options: PipelineOptions, progress: Progress, shards: int, attach: Callable[[Any], None]) -> Any:
+    """Runs a pipeline built by ``attach(pipeline)`` to its end, showing progress over ``shards``;
+    returns Beam's result.
 
     Raises:
       The job's own error (see ``job_error``), or RuntimeError if the runner
       ended the job in another state than DONE.
     """
-    from pipelines import _dask  # noqa: PLC0415
-
-    with _dask.cluster(dask, options), progress.watch(shards):
+    with progress.watch(shards):
         pipeline = beam.Pipeline(runner=local_runner(options), options=options)
         attach(pipeline)
         result = None
@@ -113,10 +111,17 @@ def run_to_end(options: PipelineOptions, dask, progress, shards: int, attach: Ca
         except Exception as err:
             raise job_error(err) from err
         finally:
-            _dask.close_client(result)
+            dask_setup.close_client(result)
     if state not in (PipelineState.DONE, None):
-        raise RuntimeError(f"The class-statistics job ended in state {state}")
+        raise RuntimeError(f"The job ended in state {state}")
     return result
+
+
+def run_to_end(options: PipelineOptions, dask, progress: Progress, shards: int,
+               attach: Callable[[Any], None]) -> Any:
+    """``run_pipeline`` inside the local Dask cluster the job asked for (started and stopped here)."""
+    with dask_setup.cluster(dask, options):
+        return run_pipeline(options, progress, shards, attach)
 
 
 def counters(result, namespace: str = METRICS_NAMESPACE) -> dict[str, int]:
@@ -134,3 +139,17 @@ def counters(result, namespace: str = METRICS_NAMESPACE) -> dict[str, int]:
 
 def number(value: float) -> str:
     return f"{int(value):,}" if float(value).is_integer() else f"{value:,.6g}"
+
+
+def run_as_command(job: Callable[[Sequence[str] | None], object], argv: Sequence[str] | None) -> int:
+    """Runs a Beam job's ``run(argv)`` for the command line: errors become one line on stderr and exit code 1."""
+    logging.getLogger().setLevel(logging.INFO)
+    # Beam logs one INFO line per string type hint it meets (our modules use
+    # postponed annotations); they say nothing to the user.
+    logging.getLogger("apache_beam.typehints.native_type_compatibility").setLevel(logging.WARNING)
+    try:
+        job(argv)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0

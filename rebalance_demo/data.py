@@ -7,7 +7,7 @@ Nothing is downloaded; the same seed gives the same data.
 
 Stand-in data for trying the commands (the README's quickstart)::
 
-  python -m pipelines.demo_data data --largest 2000   # data/train-0000{0..3}-of-00004.tfrecord
+  python -m rebalance_demo.data data --largest 2000   # data/train-0000{0..3}-of-00004.tfrecord
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def make_demo_data(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Writes the demo's train shards into a directory and says what it wrote."""
-    parser = argparse.ArgumentParser(prog="python -m pipelines.demo_data", allow_abbrev=False,
+    parser = argparse.ArgumentParser(prog="python -m rebalance_demo.data", allow_abbrev=False,
                                      description="Write long-tailed demo data as TFRecord shards of "
                                      f"tf.train.Example (float feature {FEATURE_KEY!r}, int64 {LABEL_KEY!r}).")
     parser.add_argument("out_dir", help="directory of the shards (created if missing)")

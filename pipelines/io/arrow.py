@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines._config import StatsConfig
+from pipelines.config import StatsConfig
 
 
 def arrow_labels(

@@ -1,18 +1,24 @@
-"""Options of the class-statistics job, validated once, and the unit of reading work.
+"""What a job reads and counts, validated once: ``StatsConfig`` (one label),
+``HeadsConfig`` (several labels read in one pass) and ``Shard`` (one unit of
+reading work).
 
-``StatsConfig`` is a frozen, picklable value that every DoFn carries; a
-``Shard`` is one unit of reading. ``pipelines._plan`` turns a config into
-shards.
+The configs are frozen, picklable values that every DoFn carries;
+``pipelines.io.plan`` turns a config into shards. A model with several
+classification outputs needs one table per output: the heads share every
+read option (input, format, weight, batch size, ...) and each has its own
+label options (``PER_LABEL``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
-from balance.errors import invalid, invalid_choice
+from balance.errors import RebalanceError, invalid, invalid_choice
 from balance.schemes import SCHEMES
 from balance.table import TASKS
+from pipelines.outcome import for_label
 
 FORMATS = ("tfrecord", "csv", "parquet", "tfds")
 LABEL_FORMS = ("auto", "sparse", "one_hot", "id_lists", "multi_hot", "dense")
@@ -37,7 +43,7 @@ class Shard(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class StatsConfig:
-    """What to count and how; see ``pipelines.class_stats`` for the flags.
+    """What to count and how; see ``rebalance stats --help`` for the flags.
 
     Attributes:
       input: file patterns (globs, files or directories).
@@ -200,3 +206,98 @@ class StatsConfig:
     @property
     def weighted(self) -> bool:
         return self.weight is not None
+
+
+# Options each label may set on its own; every other StatsConfig field is shared by all labels.
+PER_LABEL = ("task", "num_classes", "class_names", "label_form", "label_dtype", "ignore_value", "scheme",
+             "max_bad_fraction")
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadsConfig:
+    """One ``StatsConfig`` per label key, counted from one read of the input.
+
+    Attributes:
+      heads: the configs, in output order; they differ only in ``label`` and
+        the ``PER_LABEL`` options.
+    """
+
+    heads: tuple[StatsConfig, ...]
+
+    def __post_init__(self) -> None:
+        heads = tuple(self.heads) if isinstance(self.heads, (list, tuple)) else ()
+        if not heads or not all(isinstance(h, StatsConfig) for h in heads):
+            raise invalid("heads", "a non-empty sequence of StatsConfig", self.heads)
+        labels = [h.label for h in heads]
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        if twice:
+            raise invalid("label", "each label key once", labels, hint=f"Given more than once: {twice}")
+        for name in (f.name for f in dataclasses.fields(StatsConfig)):
+            if name in (*PER_LABEL, "label"):
+                continue
+            values = {h.label: getattr(h, name) for h in heads}
+            if len({repr(v) for v in values.values()}) > 1:
+                raise invalid(name, "one value for every label (it is a read option, shared by all labels)",
+                              values, hint=f"Options each label may set: {list(PER_LABEL)}")
+        if heads[0].weight in labels:
+            raise invalid("weight", "a feature other than the labels", heads[0].weight)
+        object.__setattr__(self, "heads", heads)
+
+    @classmethod
+    def of(cls, labels: Sequence[str], *, per_label: Mapping[str, Mapping[str, Any]] | None = None,
+           **options: Any) -> HeadsConfig:
+        """The configs of ``labels`` from shared options and per-label overrides.
+
+        Args:
+          labels: the label keys (features or columns), in output order.
+          per_label: ``{label: {option: value}}`` for the ``PER_LABEL``
+            options of some labels; the others use ``options``.
+          **options: ``StatsConfig`` fields (except ``label``) for every label.
+
+        Example:
+          >>> HeadsConfig.of(["a", "b"], input=("data/*.parquet",), format="parquet",
+          ...                per_label={"b": {"task": "multilabel", "label_form": "multi_hot"}})  # doctest: +SKIP
+
+        Raises:
+          ValueError: a key of ``per_label`` that names no label (both sets
+            are named), an option that is not per-label, or a label's bad
+            option (the error names the label).
+        """
+        if isinstance(labels, str) or not isinstance(labels, (list, tuple)) or not labels:
+            raise invalid("labels", "a list of one or more feature keys or column names", labels)
+        labels = list(labels)
+        for label in labels:
+            if not isinstance(label, str) or not label:
+                raise invalid("label", "a feature key or column name", label)
+        if "label" in options:
+            raise invalid("label", "no value (pass the keys as labels)", options["label"])
+        per_label = dict(per_label or {})
+        unknown = sorted(set(per_label) - set(labels))
+        if unknown:
+            raise invalid("per_label", f"keys among the labels {labels}", sorted(per_label),
+                          hint=f"{unknown} name no label")
+        heads = []
+        for label in labels:
+            own = dict(per_label.get(label) or {})
+            shared = sorted(set(own) - set(PER_LABEL))
+            if shared:
+                raise invalid("per_label", f"options among {list(PER_LABEL)}", sorted(own),
+                              hint=f"{shared} are read options, shared by every label: pass them once")
+            fields = {**options, **own, "label": label}
+            names = fields.get("class_names")
+            if names is not None and fields.get("num_classes") is None:
+                fields["num_classes"] = len(names)
+            try:
+                heads.append(StatsConfig(**fields))
+            except RebalanceError as err:
+                raise (for_label(err, label) if len(labels) > 1 else err) from None
+        return cls(tuple(heads))
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(h.label for h in self.heads)
+
+    @property
+    def base(self) -> StatsConfig:
+        """The first label's config: its read options are every label's."""
+        return self.heads[0]

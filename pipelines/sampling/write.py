@@ -1,20 +1,16 @@
 """Writing the sample: one file per output shard, counted as it is written, then
-published with the table last.
+published (``pipelines.io.publish``) with the table last.
 
-Files are written inside a hidden staging directory beside the output
-(``.NAME.incomplete-<id>``). Only when every shard is written, the source
-counts match the table and the sample's table is built does the staging
-directory become the output (one rename), and only then is ``table.json``
-written into it. A killed job leaves at most the staging directory; an output
-without ``table.json`` is incomplete by construction.
+Files are written inside the hidden staging directory of the output. Only
+when every shard is written, the source counts match the table and the
+sample's table is built is the staging directory published, with
+``table.json`` as its marker. A killed job leaves at most the staging
+directory; an output without ``table.json`` is incomplete by construction.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
-import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -24,57 +20,27 @@ import numpy as np
 from balance import fileio
 from balance.errors import invalid
 from balance.table import WeightTable
-from pipelines._config import Shard
-from pipelines._plan import fingerprint
-from pipelines._sample_read import KeptBatch
-from pipelines._sampling import SampleSpec
-from pipelines._shard import ShardCounter
-from pipelines._table import build_table
-from pipelines.combiners import ClassCounts
+from pipelines.config import Shard
+from pipelines.counting.combiners import ClassCounts
+from pipelines.counting.shard import ShardCounter
+from pipelines.counting.table import build_table
+from pipelines.io.plan import fingerprint
+from pipelines.io.publish import publish, rename
+from pipelines.sampling.decide import KeptBatch
+from pipelines.sampling.rates import SampleSpec
 
 EXTENSIONS = {"tfrecord": ".tfrecord", "parquet": ".parquet", "csv": ".csv"}
 TABLE_NAME = "table.json"
 SOURCE_TABLE_NAME = "source_table.json"
 
 
-# ------------------------------------------------------------ file system
-def _gfile():
-    import tensorflow as tf  # noqa: PLC0415 (remote paths only)
-
-    return tf.io.gfile
-
-
-def makedirs(path: str) -> None:
-    _gfile().makedirs(path) if fileio.is_remote(path) else os.makedirs(path, exist_ok=True)
-
-
-def rename(src: str, dst: str) -> None:
-    _gfile().rename(src, dst) if fileio.is_remote(src) else os.rename(src, dst)
-
-
-def rmtree(path: str) -> None:
-    if fileio.is_remote(path):
-        if _gfile().exists(path):
-            _gfile().rmtree(path)
-    else:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def staging_dir(output: str) -> str:
-    """A hidden sibling of ``output`` that does not look like it."""
-    parent, name = output.rstrip("/").rsplit("/", 1) if "/" in output.rstrip("/") else (".", output)
-    return f"{parent}/.{name}.incomplete-{uuid.uuid4().hex[:12]}"
-
-
-def is_nonempty_dir(path: str) -> bool:
-    return fileio.exists(path) and (not fileio.isdir(path) or bool(fileio.listdir(path)))
-
-
 def _open_arrow(path: str):
     import pyarrow as pa
 
     if fileio.is_remote(path):
-        return pa.PythonFile(_gfile().GFile(path, "wb"), mode="w")
+        import tensorflow as tf  # noqa: PLC0415 (remote paths only)
+
+        return pa.PythonFile(tf.io.gfile.GFile(path, "wb"), mode="w")
     return pa.OSFile(path, "wb")
 
 
@@ -173,8 +139,8 @@ class Publisher:
         table = build_table(dataclasses.replace(written, shards=len(final)),
                             config, paths, fingerprint([Shard(p) for p in paths], sizes))
         table = dataclasses.replace(table, provenance={**table.provenance, "sample": self._provenance()})
-        self._publish(output)
-        table.save(f"{output}/{TABLE_NAME}")  # last: its presence marks a complete sample
+        # table.json last: its presence marks a complete sample.
+        publish(self.staging, output, overwrite=self.overwrite, complete=lambda out: table.save(f"{out}/{TABLE_NAME}"))
         return table
 
     def _check_source(self, read: WeightTable) -> None:
@@ -208,20 +174,7 @@ class Publisher:
             },
         }
 
-    def _publish(self, output: str) -> None:
-        if fileio.exists(output):
-            if not self.overwrite and is_nonempty_dir(output):
-                raise invalid("output", "an empty or new directory (or pass --overwrite)", output)
-            old = staging_dir(output).replace(".incomplete-", ".replaced-")
-            rename(output, old)
-            rename(self.staging, output)
-            rmtree(old)
-        else:
-            parent = output.rsplit("/", 1)[0] if "/" in output else "."
-            makedirs(parent)
-            rename(self.staging, output)
 
-
-def publish(written: ClassCounts, source_counts: ClassCounts, publisher: Publisher) -> WeightTable:
+def publish_sample(written: ClassCounts, source_counts: ClassCounts, publisher: Publisher) -> WeightTable:
     """``beam.Map`` entry point of ``Publisher``."""
     return publisher(written, source_counts)

@@ -1,0 +1,176 @@
+"""Publishing an output directory: every job that writes a directory does it here, through ``publish``.
+
+A job writes its files into a hidden staging sibling of the output
+(``.NAME.incomplete-<id>``). ``publish`` then:
+
+1. checks the output (a new or empty directory, or ``overwrite``; never a file);
+2. moves a previous output aside, to a hidden sibling (``.NAME.replaced-<id>``);
+3. renames the staging directory into place (restoring the previous output if that fails);
+4. writes the marker file that makes the output complete (``index.json``,
+   ``table.json``): last, so that a copy interrupted on an object store,
+   where a rename is a copy, never looks complete;
+5. only then removes the previous output. A removal that fails is reported
+   (a warning naming what is left), not swallowed.
+
+If a step before 5 fails, the staging directory is removed and the previous
+output is put back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+
+from balance import fileio
+from balance.errors import invalid
+from balance.table import WeightTable
+from balance.table_set import INDEX_NAME, index_json, table_file_names
+
+_LOG = logging.getLogger(__name__)
+
+
+def _gfile():
+    import tensorflow as tf  # noqa: PLC0415 (remote paths only)
+
+    return tf.io.gfile
+
+
+def makedirs(path: str) -> None:
+    _gfile().makedirs(path) if fileio.is_remote(path) else os.makedirs(path, exist_ok=True)
+
+
+def rename(src: str, dst: str) -> None:
+    _gfile().rename(src, dst) if fileio.is_remote(src) else os.rename(src, dst)
+
+
+def rmtree(path: str) -> None:
+    """Removes a directory tree (nothing if it does not exist); raises ``OSError`` if it cannot."""
+    if fileio.is_remote(path):
+        if _gfile().exists(path):
+            _gfile().rmtree(path)
+    elif os.path.lexists(path):
+        shutil.rmtree(path)
+
+
+def remove_staging(path: str) -> None:
+    """Removes a staging directory after a failure; a removal that fails is logged (the failure is what the
+    caller raises)."""
+    try:
+        rmtree(path)
+    except OSError as err:
+        _LOG.warning("Could not remove the staging directory %s (%s); remove it by hand", path, err)
+
+
+def hidden_sibling(output: str, kind: str = "incomplete") -> str:
+    """A hidden sibling of ``output`` that does not look like it: ``.NAME.<kind>-<id>``."""
+    parent, name = output.rstrip("/").rsplit("/", 1) if "/" in output.rstrip("/") else (".", output)
+    return f"{parent}/.{name}.{kind}-{uuid.uuid4().hex[:12]}"
+
+
+def staging_dir(output: str) -> str:
+    """Where a job writes ``output`` before ``publish``."""
+    return hidden_sibling(output, "incomplete")
+
+
+def is_nonempty_dir(path: str) -> bool:
+    return fileio.exists(path) and (not fileio.isdir(path) or bool(fileio.listdir(path)))
+
+
+def check_output(output: str, overwrite: bool, hint: str | None = None) -> None:
+    """Refuses a file, and a non-empty directory unless ``overwrite``.
+
+    Args:
+      hint: what the directory holds, said when ``output`` is a file.
+    """
+    if not isinstance(output, str) or not output.rstrip("/"):
+        raise invalid("output", "a directory path", output)
+    if fileio.exists(output) and not fileio.isdir(output):
+        raise invalid("output", "a directory (not a file)", output, hint=hint)
+    if not overwrite and is_nonempty_dir(output):
+        raise invalid("output", "a new or empty directory", output, hint="Pass --overwrite to replace it")
+
+
+def publish(staging: str, output: str, *, overwrite: bool, complete: Callable[[str], None],
+            hint: str | None = None) -> str:
+    """Makes the staging directory ``output`` (see the module's steps); returns ``output``.
+
+    Args:
+      staging: the directory holding every file of the output but its marker.
+      output: where it is published.
+      overwrite: replace a non-empty ``output``.
+      complete: ``complete(output)`` writes the marker file, once ``output`` holds the rest.
+      hint: for ``check_output``.
+
+    Raises:
+      ValueError: ``output`` is a file, or non-empty without ``overwrite``.
+      OSError: the file system failed; ``output`` is then as it was.
+    """
+    output = output.rstrip("/")
+    previous = None
+    try:
+        check_output(output, overwrite, hint)
+        if fileio.exists(output):
+            previous = hidden_sibling(output, "replaced")
+            rename(output, previous)
+        else:
+            parent = output.rsplit("/", 1)[0] if "/" in output else "."
+            makedirs(parent)
+        try:
+            rename(staging, output)
+        except BaseException:
+            if previous is not None:
+                rename(previous, output)
+            raise
+    except BaseException:
+        remove_staging(staging)
+        raise
+    try:
+        complete(output)
+    except BaseException:
+        remove_staging(output)  # incomplete: it has no marker
+        if previous is not None:
+            rename(previous, output)
+        raise
+    if previous is not None:
+        try:
+            rmtree(previous)
+        except OSError as err:
+            _LOG.warning("Published %s, but the output it replaced could not be removed (%s); it is left at %s: "
+                         "remove it by hand", output, err, previous)
+    return output
+
+
+# ----------------------------------------------------------- tables
+TABLES_HINT = f"With several --label the output is a directory holding LABEL.json files and {INDEX_NAME}"
+
+
+def check_tables_output(directory: str, overwrite: bool) -> None:
+    """``check_output`` for a directory of tables."""
+    check_output(directory, overwrite, TABLES_HINT)
+
+
+def publish_tables(tables: dict[str, WeightTable], directory: str, overwrite: bool = False) -> str:
+    """Publishes one table per label and ``index.json`` (the marker) as ``directory``; returns it.
+
+    On failure ``directory`` is left as it was.
+    """
+    output = directory.rstrip("/")
+    files = table_file_names(list(tables))
+    first = next(iter(tables.values()))
+    staging = staging_dir(output)
+    try:
+        makedirs(staging)
+        for label, table in tables.items():
+            table.save(f"{staging}/{files[label]}")
+    except BaseException:
+        remove_staging(staging)
+        raise
+    fingerprints = {t.provenance.get("fingerprint") for t in tables.values()}
+    index = index_json(files, first.provenance.get("inputs") or [],
+                       fingerprints.pop() if len(fingerprints) == 1 else None)
+    # Only a directory holding an index is complete (balance.load_tables refuses one without).
+    return publish(staging, output, overwrite=overwrite, hint=TABLES_HINT,
+                   complete=lambda out: fileio.write_text_atomically(f"{out}/{INDEX_NAME}", index))

@@ -11,7 +11,7 @@ turns ``--repeats`` times (medians; imports excluded):
   per file, merged with one Arrow ``group_by().aggregate``;
 * limit, TFRecord: ``tf.data.TFRecordDataset(files).batch(8192)``, a parallel
   ``map`` of ``tf.io.parse_example`` + ``tf.unique_with_counts``, merged in TF;
-* job: ``pipelines.class_stats.run`` (``rebalance stats``), DirectRunner in
+* job: ``pipelines.run_class_stats`` (``rebalance stats``), DirectRunner in
   process, default flags.
 
 The job's table is checked against the limit's counts (every class, exactly).
@@ -137,7 +137,7 @@ def limit_tfrecord(directory: str) -> dict[str, int]:
 
 
 def job(directory: str, fmt: str) -> dict[str, int]:
-    from pipelines.class_stats import run
+    from pipelines import run_class_stats as run
 
     out = os.path.join(directory, f"table-{fmt}.json")
     with contextlib.redirect_stdout(io.StringIO()):

@@ -11,7 +11,7 @@ share one keep decision, so without it a class would be kept or dropped whole.
 Two measurements, each in one fresh process whose variants take turns,
 repeat after repeat (the machine may be shared), medians reported:
 
-  jobs:   (a) the stats job (``pipelines.class_stats.run``) vs
+  jobs:   (a) the stats job (``pipelines.run_class_stats``) vs
           (b) ``rebalance sample --table T --max_ratio 10`` on the same input,
           both DirectRunner in-process with default flags; ratio (b)/(a).
   epochs: (c) one tf.data epoch over the sample vs
@@ -80,8 +80,8 @@ def _files(directory: str) -> list[str]:
 def jobs(data: str, repeats: int, max_ratio: float) -> dict:
     import tensorflow  # noqa: F401 (imported before timing: times measure work, not imports)
 
-    from pipelines.class_stats import run as stats
-    from pipelines.sample_job import run as sample
+    from pipelines import run_class_stats as stats
+    from pipelines import run_sample as sample
 
     source = os.path.join(data, "tfrecord", "*")
     table_path, out = os.path.join(data, "source.json"), os.path.join(data, "sample")

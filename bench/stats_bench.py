@@ -143,7 +143,7 @@ def naive_beam(directory: str) -> None:
 
 
 def ours(directory: str, fmt: str, workers: int, out: str) -> None:
-    from pipelines.class_stats import run
+    from pipelines import run_class_stats as run
 
     flags = ["--input", os.path.join(directory, fmt, "*"), "--format", fmt, "--output", out]
     if workers > 1:
@@ -155,7 +155,7 @@ def ours(directory: str, fmt: str, workers: int, out: str) -> None:
 def _warm_worker() -> None:
     import tensorflow  # noqa: F401
 
-    import pipelines.readers  # noqa: F401
+    import pipelines.io.readers  # noqa: F401
 
 
 def _worker_peak_rss_mb() -> float:
@@ -169,7 +169,7 @@ def _dask_flags(directory: str, address: str, out: str) -> list[str]:
 
 
 def _quiet_run(flags: list[str]):
-    from pipelines.class_stats import run
+    from pipelines import run_class_stats as run
 
     with contextlib.redirect_stdout(io.StringIO()):
         return run(flags)
@@ -244,7 +244,7 @@ def worker(variant: str, directory: str, repeats: int) -> None:
     if kind == "interleaved":
         import tensorflow  # noqa: F401
 
-        import pipelines.class_stats  # noqa: F401
+        import pipelines.jobs.stats  # noqa: F401
 
         print(json.dumps(interleaved(directory, repeats)))
         return
@@ -263,7 +263,7 @@ def worker(variant: str, directory: str, repeats: int) -> None:
     if kind != "limit":
         import apache_beam  # noqa: F401
 
-        import pipelines.class_stats  # noqa: F401
+        import pipelines.jobs.stats  # noqa: F401
     import pyarrow.csv
     import pyarrow.parquet  # noqa: F401
 

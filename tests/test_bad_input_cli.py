@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from balance import WeightTable
-from pipelines.class_stats import parse_flags
+from pipelines.jobs.flags import parse_flags
+from pipelines.jobs.stats import build_parser
 from pipelines.cli import main
 
 REQUIRED = ["--input", "data.tfrecord", "--output", "t.json"]
@@ -50,7 +51,7 @@ def test_beam_options_keep_working():
     beam = ["--runner", "DirectRunner", "--project", "p", "--temp_location", "/tmp/x", "--direct_num_workers", "2",
             "--direct_running_mode=multi_processing", "--environment_type", "LOOPBACK", "--flink_master", "h:8081",
             "--dask_client_address", "tcp://h:8786", "--experiments", "a", "--experiments=b", "--save_main_session"]
-    args, passed = parse_flags([*REQUIRED, "--label", "y", *beam])
+    args, passed = parse_flags([*REQUIRED, "--label", "y", *beam], build_parser())
     assert args.label == ["y"] and passed == beam
 
 

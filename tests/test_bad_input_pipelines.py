@@ -12,9 +12,10 @@ import pytest
 from _pipelines_data import example, same_counts, write_csv, write_parquet, write_tfrecords
 
 from balance.table import WeightTable
-from pipelines._config import Shard
-from pipelines._tfrecord_check import check_complete
-from pipelines.class_stats import main, run
+from pipelines.config import Shard
+from pipelines.io.tfrecord_check import check_complete
+from pipelines import run_class_stats as run
+from pipelines.jobs.stats import main
 
 
 def fails(tmp_path, match: str, *flags: str) -> None:

@@ -6,10 +6,12 @@ import shlex
 
 import pytest
 
-from pipelines import class_stats, sample_job
+from pipelines.jobs import sample as sample_job
+from pipelines.jobs import stats as stats_job
+from pipelines.jobs.flags import parse_flags
 from pipelines.cli import main
 
-JOBS = {"stats": class_stats, "sample": sample_job}
+JOBS = {"stats": stats_job, "sample": sample_job}
 GROUPS = {
     "stats": ["input:", "labels:", "output:", "performance:", "Dask (with --runner dask):"],
     "sample": ["input:", "labels:", "output:", "performance:", "Dask (with --runner dask):", "sampling:"],
@@ -51,7 +53,7 @@ def test_help_shows_usage_groups_examples_and_the_beam_note(capsys, command):
 def test_every_example_in_the_help_parses(capsys, command):
     for example in examples_of(help_of(capsys, command)):
         parser = JOBS[command].build_parser()
-        args, beam = class_stats.parse_flags(example[1:], parser)
+        args, beam = parse_flags(example[1:], parser)
         assert args.input and args.output
         assert beam == example[example.index("--runner"):] if "--runner" in example else beam == []
 

@@ -37,12 +37,12 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from balance import WeightTable
 from balance.errors import InvalidDataError
-from pipelines._config import Shard, StatsConfig
-from pipelines._plan import plan_inputs
-from pipelines._table import build_table
-from pipelines.combiners import merge_counts
-from pipelines.readers import reader_for
-from pipelines.transforms import ComputeClassStats, WriteWeightTable
+from pipelines.config import Shard, StatsConfig
+from pipelines.io.plan import plan_inputs
+from pipelines.counting.table import build_table
+from pipelines.counting.combiners import merge_counts
+from pipelines.counting.count import CountShards
+from pipelines.counting.transforms import ComputeClassStats, WriteWeightTable
 
 NUM_CASES = 216
 FULL_EVERY = 9  # coprime with len(KINDS), so the full runs cover every kind
@@ -161,9 +161,9 @@ def stats_config(case: Case, pattern: str) -> StatsConfig:
 def count_with_readers(config: StatsConfig) -> WeightTable:
     """The job's per-shard code and its last step, without a runner."""
     plan = plan_inputs(config)  # Parquet row groups and CSV byte ranges are shards already
-    reader = reader_for(plan.config)
+    reader = CountShards(plan.config)
     reader.setup()
-    counts = merge_counts(reader._counts(Shard(*s)) for s in plan.shards)
+    counts = merge_counts(reader.read_shard(Shard(*s)) for s in plan.shards)
     return build_table(counts, plan.config, plan.inputs, plan.fingerprint)
 
 

@@ -7,7 +7,7 @@ import pytest
 from _pipelines_data import example, same_counts, write_tfrecords
 
 from balance import WeightTable, merge_tables
-from pipelines.class_stats import run
+from pipelines import run_class_stats as run
 from pipelines.cli import main
 
 

@@ -11,10 +11,10 @@ import pytest
 
 from balance.errors import InvalidDataError
 from balance.table import WeightTable
-from pipelines._config import StatsConfig
-from pipelines._shard import ShardCounter
-from pipelines._table import build_table
-from pipelines.combiners import ClassCounts, CountCombineFn, from_exact
+from pipelines.config import StatsConfig
+from pipelines.counting.shard import ShardCounter
+from pipelines.counting.table import build_table
+from pipelines.counting.combiners import ClassCounts, CountCombineFn, from_exact
 
 
 def shard_counts(config: StatsConfig, labels, weights=None, path="f") -> ClassCounts:

@@ -22,11 +22,12 @@ from _pipelines_data import example, same_counts, write_csv, write_parquet, writ
 
 from balance import load_tables
 from balance.table import WeightTable
-from pipelines._config import Shard, StatsConfig
-from pipelines._plan import plan_inputs
-from pipelines.class_stats import run, run_heads
-from pipelines.readers import ReadCsvCounts
-from pipelines.sample_job import run as sample_run
+from pipelines.config import Shard, StatsConfig
+from pipelines.io.plan import plan_inputs
+from pipelines import run_class_stats as run
+from pipelines import run_head_stats as run_heads
+from pipelines.counting.count import CountShards
+from pipelines import run_sample as sample_run
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -247,7 +248,7 @@ def test_worker_killed_mid_job_recovers_with_the_exact_table(data, tmp_path):
 # ------------------------------------------------ CSV byte ranges (any runner)
 def _range_counts(path: Path, split: int) -> tuple[list, int]:
     config = StatsConfig(input=(str(path),), format="csv", csv_split_bytes=split)
-    reader = ReadCsvCounts(config)
+    reader = CountShards(config)
     reader.setup()
     shards = plan_inputs(config).shards
     parts = [reader.count(Shard(*s)).finish() for s in shards]

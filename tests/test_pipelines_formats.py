@@ -9,7 +9,7 @@ import pytest
 from _pipelines_data import example, same_counts, write_csv, write_parquet, write_tfrecords
 
 from balance.table import WeightTable
-from pipelines.class_stats import run
+from pipelines import run_class_stats as run
 
 N = 600
 

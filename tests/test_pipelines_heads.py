@@ -17,12 +17,12 @@ import balance
 from balance.errors import InvalidArgumentError, InvalidDataError, InvalidTableError
 from balance.table import WeightTable
 from pipelines import HeadsConfig, run_class_stats, run_head_stats
-from pipelines._plan import plan_inputs
-from pipelines._table import build_table
+from pipelines.io.plan import plan_inputs
+from pipelines.counting.table import build_table
 from pipelines.cli import main
-from pipelines.combiners import merge_counts
-from pipelines.heads_job import publish_tables
-from pipelines.readers import reader_for
+from pipelines.counting.combiners import merge_counts
+from pipelines.io.publish import publish_tables
+from pipelines.counting.count import CountShards
 
 N = 400
 WORDS = np.array(["cat", "dog", "eel", "ant"])
@@ -41,9 +41,9 @@ def heads_data(seed: int = 3):
 def in_process(config, heads=None):
     """The job's readers and last step without Beam, shard by shard (as the job runs them)."""
     plan = plan_inputs(config)
-    reader = reader_for(plan.config, heads=heads)
+    reader = CountShards(plan.config, heads=heads)
     reader.setup()
-    per_shard = [reader._counts(shard) for shard in plan.shards]
+    per_shard = [reader.read_shard(shard) for shard in plan.shards]
     if heads is None:
         return build_table(merge_counts(per_shard), plan.config, plan.inputs, plan.fingerprint)
     return {h.label: build_table(merge_counts(s[i] for s in per_shard), h, plan.inputs, plan.fingerprint)
@@ -132,9 +132,9 @@ def test_tfrecord_record_of_the_wrong_type_for_one_label_is_bad_for_that_label_o
     heads = HeadsConfig.of(["a", "b"], input=(str(tmp_path / "d"),),
                            per_label={"b": {"label_dtype": "string", "max_bad_fraction": 0.01}})
     plan = plan_inputs(heads.base)
-    reader = reader_for(heads.base, heads=heads.heads)
+    reader = CountShards(heads.base, heads=heads.heads)
     reader.setup()
-    per_shard = [reader._counts(shard) for shard in plan.shards]  # the batch parse fails: each label on its own
+    per_shard = [reader.read_shard(shard) for shard in plan.shards]  # the batch parse fails: each label on its own
     merged = [merge_counts(counts[i] for counts in per_shard) for i in range(2)]
     assert merged[0].bad == {} and merged[1].bad == {"wrong_type": 1}
     assert merged[0].records == merged[1].records == N

@@ -11,7 +11,8 @@ from _pipelines_data import example, write_tfrecords
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from balance import WeightTable
-from pipelines.class_stats import _auto_read_threads, run
+from pipelines import run_class_stats as run
+from pipelines.jobs.runner import auto_read_threads
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,7 +36,7 @@ def test_local_csv_job_runs_without_importing_tensorflow(tmp_path):
     output = tmp_path / "t.json"
     code = (
         "import sys\n"
-        "from pipelines.class_stats import run\n"
+        "from pipelines import run_class_stats as run\n"
         f"table = run(['--format', 'csv', '--input', {str(tmp_path / 'a.csv')!r}, '--output', {str(output)!r}])\n"
         "assert table.class_names == ('cat', 'dog') and table.counts.tolist() == [2.0, 1.0]\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
@@ -52,7 +53,7 @@ def test_local_csv_job_runs_without_importing_tensorflow(tmp_path):
     (["--runner", "PortableRunner", "--job_endpoint=localhost:1"], 1),
 ])
 def test_read_threads_default_to_cores_per_local_worker(flags, expected):
-    assert _auto_read_threads(PipelineOptions(flags)) == expected
+    assert auto_read_threads(PipelineOptions(flags)) == expected
 
 
 def test_read_threads_one_and_many_give_the_same_table(tmp_path):

@@ -15,11 +15,11 @@ from _pipelines_data import example, write_parquet, write_tfrecords
 
 from balance.errors import InvalidDataError
 from balance.table import WeightTable
-from pipelines._config import StatsConfig
-from pipelines.class_stats import run
-from pipelines.combiners import CountCombineFn
-from pipelines.readers import ReadCsvCounts, ReadParquetCounts, ReadTFRecordCounts
-from pipelines.transforms import ComputeClassStats
+from pipelines.config import StatsConfig
+from pipelines import run_class_stats as run
+from pipelines.counting.combiners import CountCombineFn
+from pipelines.counting.count import CountShards
+from pipelines.counting.transforms import ComputeClassStats
 
 N = 2000
 
@@ -129,16 +129,16 @@ def test_every_dofn_and_transform_pickles(tmp_path):
 
     path = write_parquet(tmp_path / "p.parquet", {"label": np.arange(10) % 3})
     config = StatsConfig(input=(path,), format="parquet")
-    objects = [ReadTFRecordCounts(config), ReadCsvCounts(config), ReadParquetCounts(config),
+    objects = [CountShards(config), CountShards(config), CountShards(config),
                CountCombineFn(True), ComputeClassStats(config)]
     for obj in objects:
         for dumps, loads in ((pickle.dumps, pickle.loads), (pickler.dumps, pickler.loads)):
             clone = loads(dumps(obj))
             assert type(clone) is type(obj)
     # Unpickled in a fresh interpreter (as on a worker), with no main session.
-    blob = pickler.dumps(ReadParquetCounts(config))
+    blob = pickler.dumps(CountShards(config))
     code = ("import sys; from apache_beam.internal import pickler; "
-            "from pipelines._config import Shard; fn = pickler.loads(sys.stdin.buffer.read()); "
+            "from pipelines.config import Shard; fn = pickler.loads(sys.stdin.buffer.read()); "
             f"fn.setup(); print(fn.count(Shard({path!r}, row_group=0)).finish().ids.tolist())")
     out = subprocess.run([sys.executable, "-c", code], input=blob, capture_output=True, check=True)
     assert out.stdout.decode().strip() == "[4, 3, 3]"
@@ -156,9 +156,9 @@ def test_local_table_io_does_not_import_tensorflow(tmp_path):
     # not pay TensorFlow's import; the table round-trips and no temp file is left.
     path = tmp_path / "sub" / "t.json"
     code = ("import sys; from balance.table import WeightTable; "
-            "from pipelines.transforms import _save; "
+            "from pipelines.counting.transforms import save_table; "
             "t = WeightTable.from_counts([3.0, 1.0], task='multiclass'); "
-            f"_save(t, {str(path)!r}); assert WeightTable.load({str(path)!r}) == t; "
+            f"save_table(t, {str(path)!r}); assert WeightTable.load({str(path)!r}) == t; "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
     assert [p.name for p in path.parent.iterdir()] == ["t.json"]

@@ -18,9 +18,9 @@ from _pipelines_data import example, write_csv, write_parquet, write_tfrecords
 import losses
 from balance.table import WeightTable
 from pipelines import cli
-from pipelines._sampling import keep_rates
-from pipelines.class_stats import run as run_stats
-from pipelines.sample_job import run
+from pipelines.sampling.rates import keep_rates
+from pipelines import run_class_stats as run_stats
+from pipelines import run_sample as run
 
 N = 6000
 P = [0.85, 0.12, 0.03]

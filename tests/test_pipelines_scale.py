@@ -7,7 +7,7 @@ import numpy as np
 from _pipelines_data import example, same_counts, write_csv, write_parquet, write_tfrecords
 
 from balance.table import WeightTable
-from pipelines.class_stats import run
+from pipelines import run_class_stats as run
 
 K = 100_000
 

@@ -9,7 +9,7 @@ import tensorflow_datasets as tfds
 from _pipelines_data import same_counts
 
 from balance.table import WeightTable
-from pipelines.class_stats import run
+from pipelines import run_class_stats as run
 
 NAMES = ["cat", "dog", "eel", "fox", "gnu"]
 

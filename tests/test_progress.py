@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from pipelines import class_stats, sample_job
-from pipelines._progress import INTERVAL_ENV, Progress, note_shard, read_progress
+from pipelines import run_class_stats, run_sample
+from pipelines.progress import INTERVAL_ENV, Progress, note_shard, read_progress
 from tests._pipelines_data import write_csv
 
 LINE = re.compile(r"^progress: (\d+)/(\d+) shards, ([\d,]+) records, [\d,]+ records/s, \d+ s elapsed$")
@@ -31,7 +31,7 @@ def progress_lines(err: str) -> list[tuple[int, int, int]]:
 def test_stats_job_prints_progress_with_shard_total_and_final_record_count(tmp_path, csv_files, capsys, monkeypatch):
     # Worker processes (multi-process DirectRunner, local Dask): see test_pipelines_runners and _dask.
     monkeypatch.setenv(INTERVAL_ENV, "0.05")
-    class_stats.run(["--input", csv_files, "--format", "csv", "--output", str(tmp_path / "t.json")])
+    run_class_stats(["--input", csv_files, "--format", "csv", "--output", str(tmp_path / "t.json")])
     lines = progress_lines(capsys.readouterr().err)
     assert len(lines) >= 2  # lines while the job runs, then the last one
     assert all(total == FILES for _, total, _ in lines)
@@ -43,7 +43,7 @@ def test_stats_job_prints_progress_with_shard_total_and_final_record_count(tmp_p
 
 def test_quiet_prints_no_progress(tmp_path, csv_files, capsys, monkeypatch):
     monkeypatch.setenv(INTERVAL_ENV, "0.05")
-    table = class_stats.run(["--input", csv_files, "--format", "csv", "--output", str(tmp_path / "t.json"),
+    table = run_class_stats(["--input", csv_files, "--format", "csv", "--output", str(tmp_path / "t.json"),
                              "--quiet"])
     captured = capsys.readouterr()
     assert "progress" not in captured.err and table.num_examples == FILES * ROWS
@@ -52,9 +52,9 @@ def test_quiet_prints_no_progress(tmp_path, csv_files, capsys, monkeypatch):
 def test_sample_job_prints_progress_and_quiet_silences_it(tmp_path, csv_files, capsys, monkeypatch):
     monkeypatch.setenv(INTERVAL_ENV, "0.05")
     flags = ["--input", csv_files, "--format", "csv", "--max_ratio", "1"]
-    sample_job.run([*flags, "--output", str(tmp_path / "s1"), "--quiet"])  # no --table: counts, then samples
+    run_sample([*flags, "--output", str(tmp_path / "s1"), "--quiet"])  # no --table: counts, then samples
     assert "progress" not in capsys.readouterr().err
-    sample_job.run([*flags, "--output", str(tmp_path / "s2"), "--table", str(tmp_path / "s1" / "source_table.json")])
+    run_sample([*flags, "--output", str(tmp_path / "s2"), "--table", str(tmp_path / "s1" / "source_table.json")])
     lines = progress_lines(capsys.readouterr().err)
     assert len(lines) >= 2 and all(total == FILES for _, total, _ in lines)
     assert lines[-1] == (FILES, FILES, FILES * ROWS)  # every record read, kept or not

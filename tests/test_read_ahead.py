@@ -1,11 +1,11 @@
-"""Reading a bundle's shards ahead on threads (pipelines._read_ahead): order, memory bound, errors."""
+"""Reading a bundle's shards ahead on threads (pipelines.io.read_ahead): order, memory bound, errors."""
 
 import threading
 import time
 
 import pytest
 
-from pipelines._read_ahead import ReadAhead
+from pipelines.io.read_ahead import ReadAhead
 
 
 def test_results_come_in_shard_order_with_at_most_threads_held_back():

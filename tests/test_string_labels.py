@@ -28,11 +28,11 @@ from _pipelines_data import example, same_counts, write_csv, write_parquet, writ
 
 from balance import WeightTable
 from balance.errors import InvalidArgumentError, InvalidDataError
-from pipelines._config import Shard, StatsConfig
-from pipelines._plan import plan_inputs
-from pipelines._table import build_table
-from pipelines.combiners import CountCombineFn
-from pipelines.readers import reader_for
+from pipelines.config import Shard, StatsConfig
+from pipelines.io.plan import plan_inputs
+from pipelines.counting.table import build_table
+from pipelines.counting.combiners import CountCombineFn
+from pipelines.counting.count import CountShards
 
 WORDS = ["Zebra", "apple", "Äpfel", "éclair", "猫", "🐈 emoji", "a,b", 'q"t', "ß", "zz", "Z", "a b",
          "\ufb01n", "\uffff"]
@@ -71,12 +71,12 @@ def job_table(pattern: str, fmt: str, **options) -> WeightTable:
     """The job's reader DoFns, combiner and last step, without a runner."""
     config = StatsConfig(input=(pattern,), format=fmt, batch_size=None if fmt == "csv" else BATCH, **options)
     plan = plan_inputs(config)
-    reader = reader_for(plan.config)
+    reader = CountShards(plan.config)
     reader.setup()
     fn = CountCombineFn(plan.config.weighted)
     accumulator = fn.create_accumulator()
     for shard in plan.shards:
-        accumulator = fn.add_input(accumulator, reader._counts(Shard(*shard)))
+        accumulator = fn.add_input(accumulator, reader.read_shard(Shard(*shard)))
     counts = fn.extract_output(fn.merge_accumulators([fn.compact(accumulator), fn.create_accumulator()]))
     return build_table(counts, plan.config, plan.inputs, plan.fingerprint)
 
@@ -199,7 +199,7 @@ def test_string_counts_merge_exactly_in_any_order_and_compaction_schedule(monkey
     import itertools
 
     from balance import _string_counts
-    from pipelines._shard import ShardCounter
+    from pipelines.counting.shard import ShardCounter
 
     config = StatsConfig(input=("x",), weight="w" if weighted else None, batch_size=BATCH)
 

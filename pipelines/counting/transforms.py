@@ -144,7 +144,7 @@ def _only_table(tables: dict[str, WeightTable]) -> WeightTable:
     return table
 
 
-def _save(table: WeightTable, path: str) -> str:
+def save_table(table: WeightTable, path: str) -> str:
     # Local paths are written without importing TensorFlow, so a worker that only
     # writes the table (every worker, for CSV and Parquet) skips its 3-4 s import.
     return table.save(path)
@@ -158,7 +158,7 @@ class WriteWeightTable(beam.PTransform):
         self._path = path
 
     def expand(self, tables: beam.PCollection) -> beam.PCollection:
-        return tables | "Save" >> beam.Map(_save, self._path)
+        return tables | "Save" >> beam.Map(save_table, self._path)
 
 
 class WriteWeightTables(beam.PTransform):

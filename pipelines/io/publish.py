@@ -79,22 +79,23 @@ def is_nonempty_dir(path: str) -> bool:
     return fileio.exists(path) and (not fileio.isdir(path) or bool(fileio.listdir(path)))
 
 
-def check_output(output: str, overwrite: bool, hint: str | None = None) -> None:
+def check_output(output: str, overwrite: bool, what: str = "a directory", hint: str | None = None) -> None:
     """Refuses a file, and a non-empty directory unless ``overwrite``.
 
     Args:
-      hint: what the directory holds, said when ``output`` is a file.
+      what: the directory, as the error names it when ``output`` is a file.
+      hint: what the directory holds, said then.
     """
     if not isinstance(output, str) or not output.rstrip("/"):
-        raise invalid("output", "a directory path", output)
+        raise invalid("output", f"{what} path", output)
     if fileio.exists(output) and not fileio.isdir(output):
-        raise invalid("output", "a directory (not a file)", output, hint=hint)
+        raise invalid("output", f"{what} (not a file)", output, hint=hint)
     if not overwrite and is_nonempty_dir(output):
         raise invalid("output", "a new or empty directory", output, hint="Pass --overwrite to replace it")
 
 
 def publish(staging: str, output: str, *, overwrite: bool, complete: Callable[[str], None],
-            hint: str | None = None) -> str:
+            what: str = "a directory", hint: str | None = None) -> str:
     """Makes the staging directory ``output`` (see the module's steps); returns ``output``.
 
     Args:
@@ -102,7 +103,7 @@ def publish(staging: str, output: str, *, overwrite: bool, complete: Callable[[s
       output: where it is published.
       overwrite: replace a non-empty ``output``.
       complete: ``complete(output)`` writes the marker file, once ``output`` holds the rest.
-      hint: for ``check_output``.
+      what, hint: for ``check_output``.
 
     Raises:
       ValueError: ``output`` is a file, or non-empty without ``overwrite``.
@@ -111,7 +112,7 @@ def publish(staging: str, output: str, *, overwrite: bool, complete: Callable[[s
     output = output.rstrip("/")
     previous = None
     try:
-        check_output(output, overwrite, hint)
+        check_output(output, overwrite, what, hint)
         if fileio.exists(output):
             previous = hidden_sibling(output, "replaced")
             rename(output, previous)
@@ -144,12 +145,13 @@ def publish(staging: str, output: str, *, overwrite: bool, complete: Callable[[s
 
 
 # ----------------------------------------------------------- tables
+TABLES = "a directory for one table per label"
 TABLES_HINT = f"With several --label the output is a directory holding LABEL.json files and {INDEX_NAME}"
 
 
 def check_tables_output(directory: str, overwrite: bool) -> None:
     """``check_output`` for a directory of tables."""
-    check_output(directory, overwrite, TABLES_HINT)
+    check_output(directory, overwrite, TABLES, TABLES_HINT)
 
 
 def publish_tables(tables: dict[str, WeightTable], directory: str, overwrite: bool = False) -> str:
@@ -172,5 +174,5 @@ def publish_tables(tables: dict[str, WeightTable], directory: str, overwrite: bo
     index = index_json(files, first.provenance.get("inputs") or [],
                        fingerprints.pop() if len(fingerprints) == 1 else None)
     # Only a directory holding an index is complete (balance.load_tables refuses one without).
-    return publish(staging, output, overwrite=overwrite, hint=TABLES_HINT,
+    return publish(staging, output, overwrite=overwrite, what=TABLES, hint=TABLES_HINT,
                    complete=lambda out: fileio.write_text_atomically(f"{out}/{INDEX_NAME}", index))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import sys
 import time
 from collections.abc import Sequence
 
@@ -316,3 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point of the sample job; see ``pipelines.jobs.runner.run_as_command``."""
     return run_as_command(run, argv)
 
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from collections.abc import Sequence
 
@@ -214,3 +215,7 @@ def _table_summary(table: WeightTable, counters: dict[str, int], seconds: float,
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point of the stats job (one label or several)."""
     return run_as_command(run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

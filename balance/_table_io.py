@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from balance import fileio
-from balance._table_fields import check_label_field, check_path, json_numbers, parse_constant
+from balance.table_fields import check_label_field, check_path, json_numbers, parse_constant
 from balance.errors import InvalidTableError, invalid
 
 FORMAT_VERSION = 1

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from balance._string_counts import StringCounts, count_strings, string_array
+from balance.string_counts import StringCounts, count_strings, string_array
 from balance.errors import invalid, invalid_data, short_repr
 
 WHOLE_IDS = "integer class ids (a float label must be a whole number: 1.0 is class 1)"
@@ -46,7 +46,7 @@ class LabelCounts:
       ids: counts by class id; length ``num_classes``, or ``max id + 1``
         when the number of classes is not known.
       names: counts by string label (decoded), for string labels; a
-        ``balance._string_counts.StringCounts`` (a mapping).
+        ``balance.string_counts.StringCounts`` (a mapping).
       examples: records counted (their total weight when weighted).
       elements: label elements counted (what ``num_elements`` records for
         dense labels).
@@ -192,7 +192,7 @@ def decode_labels(
 
     ``values`` are an Arrow binary or string array (as the readers give them)
     or a numpy array of bytes or str (labels in memory). They are counted in
-    Arrow, never as a Python object per value: see ``balance._string_counts``.
+    Arrow, never as a Python object per value: see ``balance.string_counts``.
     """
     return count_strings(values, rows, weights, where)
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from balance._table_fields import make_provenance
+from balance.table_fields import make_provenance
 from balance.errors import invalid, short_repr
 
 

@@ -6,7 +6,7 @@ only weights, so that every consumer can derive the weights it needs under any
 scheme and they all agree. On disk it is JSON, read and written through
 ``tf.io.gfile`` (local paths, ``gs://``, ``ram://``); ``save`` is atomic. The
 file format and its version live in ``balance._table_io``, the field checks
-in ``balance._table_fields``.
+in ``balance.table_fields``.
 
 Counting conventions (shared by ``from_labels`` and the Beam job):
 
@@ -31,7 +31,7 @@ import numpy as np
 from balance import _table_io
 from balance import schemes as schemes_lib
 from balance._label_arrays import tally_labels
-from balance._table_fields import (
+from balance.table_fields import (
     checked_fields,
     counts_arguments,
     fingerprint_of,

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from balance._table_fields import fingerprint_of, make_provenance
+from balance.table_fields import fingerprint_of, make_provenance
 from balance.errors import invalid, invalid_choice
 from balance.table import WeightTable
 from losses import _priors

@@ -198,7 +198,7 @@ def test_lists_of_strings_stay_refused_for_multilabel(tmp_path):
 def test_string_counts_merge_exactly_in_any_order_and_compaction_schedule(monkeypatch, weighted):
     import itertools
 
-    from balance import _string_counts
+    from balance import string_counts
     from pipelines.counting.shard import ShardCounter
 
     config = StatsConfig(input=("x",), weight="w" if weighted else None, batch_size=BATCH)
@@ -225,8 +225,8 @@ def test_string_counts_merge_exactly_in_any_order_and_compaction_schedule(monkey
 
     reference = merged(shards())
     for compact_at, growth in ((16, 1), (64, 2)):  # compactions in the middle of shards and of the merge
-        monkeypatch.setattr(_string_counts, "_COMPACT_AT", compact_at)
-        monkeypatch.setattr(_string_counts, "_GROWTH", growth)
+        monkeypatch.setattr(string_counts, "_COMPACT_AT", compact_at)
+        monkeypatch.setattr(string_counts, "_GROWTH", growth)
         parts = shards()
         for order in itertools.permutations(range(4)):
             assert merged([parts[i] for i in order]) == reference

@@ -3,7 +3,7 @@
 Every reader DoFn emits one ``ClassCounts`` per shard (a TFRecord file, a
 Parquet row group, a CSV file); ``CountCombineFn`` merges them. The
 accumulator is O(classes): a count vector (int ids) or Arrow string counts
-(string labels, merged vectorised: ``balance._string_counts``),
+(string labels, merged vectorised: ``balance.string_counts``),
 plus totals and bad-record counters, never anything per example.
 
 Exactness and determinism: unweighted counts are int64, so merging is exact in
@@ -21,7 +21,7 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 
-from balance._string_counts import StringCounts
+from balance.string_counts import StringCounts
 from balance.errors import RebalanceError, invalid_data
 from pipelines.outcome import first_error
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from balance._string_counts import StringCounts
+from balance.string_counts import StringCounts
 from balance.counting import LabelCounts, Where, count_batch
 from pipelines.config import StatsConfig
 from pipelines.counting.combiners import ClassCounts, scalar_to_exact, to_exact
@@ -36,7 +36,7 @@ class ShardCounter:
         self.path = path
         self.form = config.form
         self.ids = np.zeros(config.num_classes or 0, dtype=np.float64)
-        # Arrow labels; int64 counts, or float64 sums when weighted (see balance._string_counts).
+        # Arrow labels; int64 counts, or float64 sums when weighted (see balance.string_counts).
         self.names = StringCounts(dtype=np.float64 if config.weighted else np.int64)
         self.examples = 0.0
         self.elements = 0.0

@@ -87,7 +87,7 @@ def check_output(output: str, overwrite: bool, what: str = "a directory", hint: 
       hint: what the directory holds, said then.
     """
     if not isinstance(output, str) or not output.rstrip("/"):
-        raise invalid("output", f"{what} path", output)
+        raise invalid("output", "a directory path", output)
     if fileio.exists(output) and not fileio.isdir(output):
         raise invalid("output", f"{what} (not a file)", output, hint=hint)
     if not overwrite and is_nonempty_dir(output):

@@ -11,6 +11,8 @@
 Run: python examples/downsample_and_correct.py [--smoke]
 """
 
+import sys
+
 import argparse
 import contextlib
 import io
@@ -98,6 +100,9 @@ def main(argv=None):
     assert abs(corrected.mean() - rate) < 0.15 * rate, (corrected.mean(), rate)
     assert raw.mean() > 10 * rate and log_loss(y_test, corrected) < log_loss(y_test, raw)
     print("OK: trained on a 1:10 down-sample resampled to 1:1, the corrected model is calibrated to the population.")
+    return {"source_counts": source.counts.tolist(), "sample_counts": table.counts.tolist(), "test_rate": float(rate),
+            "raw_mean": float(raw.mean()), "corrected_mean": float(corrected.mean()),
+            "raw_log_loss": log_loss(y_test, raw), "corrected_log_loss": log_loss(y_test, corrected)}
 
 
 if __name__ == "__main__":

@@ -221,7 +221,7 @@ class WeightedBinaryCrossentropy(_base.RebalanceLoss):
     averaged over the labels (last axis) like Keras's ``BinaryCrossentropy``.
     With ``r = 1`` it equals ``tf.nn.weighted_cross_entropy_with_logits``.
 
-    Use it for binary and multi-label outputs (stories 3-5). ``pos_weight`` is
+    Use it for binary and multi-label outputs. ``pos_weight`` is
     a ratio (``negatives / positives``), so a scalar is fine for one label;
     give one per label for several. From logits, leave the last layer linear.
 

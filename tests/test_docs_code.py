@@ -6,7 +6,7 @@ A code block that cannot run here (cloud runners, a cluster, a benchmark,
 ``make``) says so in its info string: ```` ```sh no-run ````. Each page runs in
 a fresh working directory, its blocks in order: the Python blocks in one
 namespace, shell commands one line at a time, ``rebalance ...`` and
-``python -m pipelines.MODULE ...`` in process (they are the same entry points
+``python -m pipelines.MODULE ...`` (or ``rebalance_demo.MODULE``) in process (they are the same entry points
 the console script calls), so a page makes its own data, as a reader would.
 """
 
@@ -66,7 +66,7 @@ def shell_commands(code: str) -> list[list[str]]:
 def run_command(argv: list[str], where: str) -> None:
     if argv[0] == "rebalance":
         assert rebalance(argv[1:]) == 0, f"{where}: {shlex.join(argv)} failed"
-    elif argv[:2] == ["python", "-m"] and argv[2].startswith("pipelines."):
+    elif argv[:2] == ["python", "-m"] and argv[2].startswith(("pipelines.", "rebalance_demo.")):
         assert importlib.import_module(argv[2]).main(argv[3:]) == 0, f"{where}: {shlex.join(argv)} failed"
     else:
         pytest.fail(f"{where}: the test cannot run {shlex.join(argv)!r}; mark its block `no-run` if it "

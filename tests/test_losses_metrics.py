@@ -72,7 +72,7 @@ def test_single_sigmoid_output(from_logits):
     assert float(metric.result()) == pytest.approx(balanced_accuracy_score(y, logits > 0), abs=1e-6)
 
 
-def test_recall_and_precision_from_logits_story_3():
+def test_recall_and_precision_from_logits():
     y = (RNG.random((200, 30)) < 1 / 30).astype(np.float32)
     logits = (RNG.standard_normal((200, 30)) + 3 * y - 2).astype(np.float32)
     recall, precision = losses.Recall(from_logits=True), losses.Precision(from_logits=True)

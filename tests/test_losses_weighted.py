@@ -108,7 +108,7 @@ def test_binary_single_output_accepts_rank_one_labels():
     np.testing.assert_allclose(loss(y, x).numpy(), ref.numpy(), rtol=1e-6)
 
 
-def test_story_4_scaling_logits_by_weights_is_not_the_weighted_loss():
+def test_scaling_logits_by_weights_is_not_the_weighted_loss():
     """The popular answer multiplies logits by class weights; that is a different function."""
     y = RNG.integers(0, 2, 64)
     z = _logits(64, 2)
@@ -124,7 +124,7 @@ def test_story_4_scaling_logits_by_weights_is_not_the_weighted_loss():
     )
 
 
-def test_story_1_from_table_normalisations():
+def test_from_table_normalisations():
     table = WeightTable.from_counts([198, 436, 710, 272])
     inverse = losses.WeightedSparseCategoricalCrossentropy.from_table(
         table, "inverse", scheme_params={"normalize": "sum_to_one"}, from_logits=True
@@ -167,7 +167,7 @@ def test_binary_from_table_uses_per_label_counts():
     )
 
 
-def test_story_5_class_dependent_weight_changes_gradient_balance_scalar_does_not():
+def test_class_dependent_weight_changes_gradient_balance_scalar_does_not():
     """A class-dependent weight moves the optimum; a scalar one only rescales the gradient."""
     y = np.array([[1.0], [0.0], [0.0], [0.0]])
     x = tf.constant(np.zeros((4, 1), np.float32))

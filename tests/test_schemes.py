@@ -6,13 +6,13 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from balance import SCHEMES, WeightTable
 
-STORY1_COUNTS = [198, 436, 710, 272]
-STORY2_COUNTS = {0: 2813, 1: 78, 2: 2814, 3: 78, 4: 7914, 5: 248, 6: 7914, 7: 248}
-STORY2_EXPECTED = {0: 1.0, 1: 3.7498, 2: 1.0, 3: 3.7498, 4: 1.0, 5: 2.5931, 6: 1.0, 7: 2.5931}
+FOUR_CLASS_COUNTS = [198, 436, 710, 272]
+PAIRED_COUNTS = {0: 2813, 1: 78, 2: 2814, 3: 78, 4: 7914, 5: 248, 6: 7914, 7: 248}
+PAIRED_LOG_SMOOTHED = {0: 1.0, 1: 3.7498, 2: 1.0, 3: 3.7498, 4: 1.0, 5: 2.5931, 6: 1.0, 7: 2.5931}
 LONG_TAIL = np.array([5000.0, 1200.0, 300.0, 75.0, 20.0, 5.0])
 
 
-@pytest.fixture(params=[STORY1_COUNTS, list(STORY2_COUNTS.values()), LONG_TAIL.tolist()])
+@pytest.fixture(params=[FOUR_CLASS_COUNTS, list(PAIRED_COUNTS.values()), LONG_TAIL.tolist()])
 def table(request):
     return WeightTable.from_counts(request.param)
 
@@ -55,9 +55,9 @@ def test_balanced_equals_sklearn_compute_class_weight(table):
     assert table.class_weights().dtype == np.float32
 
 
-def test_story1_inverse_frequency_normalised_two_ways():
-    table = WeightTable.from_counts(STORY1_COUNTS)
-    inverse = 1.0 / np.array(STORY1_COUNTS, dtype=np.float64)
+def test_inverse_frequency_normalised_two_ways():
+    table = WeightTable.from_counts(FOUR_CLASS_COUNTS)
+    inverse = 1.0 / np.array(FOUR_CLASS_COUNTS, dtype=np.float64)
     np.testing.assert_allclose(
         table.class_weights("inverse", normalize="sum_to_one"), inverse / inverse.sum(), rtol=1e-6
     )
@@ -68,15 +68,15 @@ def test_story1_inverse_frequency_normalised_two_ways():
     assert table.class_weights("balanced")[0] == pytest.approx(2.040404, abs=1e-6)
 
 
-def test_story2_log_smoothed_reproduces_the_users_numbers():
-    table = WeightTable.from_counts(STORY2_COUNTS)
+def test_log_smoothed_reproduces_known_weights():
+    table = WeightTable.from_counts(PAIRED_COUNTS)
     weights = table.class_weights("log_smoothed", mu=0.15)
-    assert {c: round(float(w), 4) for c, w in enumerate(weights)} == STORY2_EXPECTED
+    assert {c: round(float(w), 4) for c, w in enumerate(weights)} == PAIRED_LOG_SMOOTHED
 
 
-def test_story2_n_over_count_and_max_over_count():
-    table = WeightTable.from_counts(STORY2_COUNTS)
-    counts = np.array(list(STORY2_COUNTS.values()), dtype=np.float64)
+def test_n_over_count_and_max_over_count():
+    table = WeightTable.from_counts(PAIRED_COUNTS)
+    counts = np.array(list(PAIRED_COUNTS.values()), dtype=np.float64)
     ratio = table.class_weights("inverse", normalize="none") * counts.sum()
     np.testing.assert_allclose(ratio, counts.sum() / counts, rtol=1e-6)
     max_over = table.class_weights("max_over_count")

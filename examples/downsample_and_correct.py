@@ -11,8 +11,6 @@
 Run: python examples/downsample_and_correct.py [--smoke]
 """
 
-import sys
-
 import argparse
 import contextlib
 import io

@@ -6,8 +6,6 @@ from __future__ import annotations
 import ast
 import pathlib
 
-import pytest
-
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # balance <- losses <- pipelines <- the demo application.
 FLOORS = {"balance": 0, "losses": 1, "pipelines": 2, "rebalance_demo": 3}

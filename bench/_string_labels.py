@@ -150,7 +150,7 @@ def _imports() -> None:
     import pyarrow.parquet  # noqa: F401
     import tensorflow  # noqa: F401
 
-    from pipelines._flags import beam_parser
+    from pipelines.jobs.flags import beam_parser
 
     beam_parser()  # imports the runners' option modules (Dask's too), as the job's first run would
 

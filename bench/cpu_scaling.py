@@ -42,10 +42,10 @@ def numpy_sort(rounds: int = 60) -> float:
 
 def read_shards(files: list[str]) -> float:
     """Our reader, one shard after the other on one thread (a Dask worker of 1 thread)."""
-    from pipelines._config import Shard, StatsConfig
-    from pipelines.readers import ReadTFRecordCounts
+    from pipelines.config import Shard, StatsConfig
+    from pipelines.counting.count import CountShards
 
-    reader = ReadTFRecordCounts(StatsConfig(input=tuple(files), read_threads=1))
+    reader = CountShards(StatsConfig(input=tuple(files), read_threads=1))
     reader.setup()
     reader.start_bundle()
     start = time.perf_counter()

@@ -100,7 +100,7 @@ def test_precomputed_weights_are_dropped_when_parts_disagree():
     a = WeightTable.from_counts([4, 6]).with_precomputed("balanced")
     b = WeightTable.from_counts([1, 9]).with_precomputed("inverse")
     assert merge_tables(a, b).precomputed is None
-    assert merge_tables(a, a).precomputed["weights"] == pytest.approx(a.class_weights("balanced").tolist())
+    assert merge_tables(a, a, disjoint=True).precomputed["weights"] == pytest.approx(a.class_weights("balanced").tolist())
 
 
 @pytest.mark.parametrize(
@@ -149,3 +149,48 @@ def test_cli_merge_errors_name_the_files(tmp_path, capsys):
     assert main(["merge", a, a, "--output", str(tmp_path / "out.json"), "--clas_names", "x"]) == 1
     assert "Unknown flag --clas_names: did you mean --class_names?" in capsys.readouterr().err
     assert not (tmp_path / "out.json").exists()
+
+
+# ------------------------------------------------------- overlapping parts
+def test_cli_merge_of_a_table_with_itself_is_refused(tmp_path, capsys):
+    data = write_tfrecords(tmp_path / "d", [example(label=i % 3) for i in range(60)], shards=2)
+    _, a = _job(tmp_path, "a", *data)
+    out = str(tmp_path / "out.json")
+    assert main(["merge", a, a, "--output", out]) == 1
+    err = capsys.readouterr().err
+    assert "Expected disjoint parts" in err and "tables[0] and tables[1] both count a part with fingerprint sha256:" in err
+    assert f"[0] {a}, [1] {a}" in err and "--disjoint" in err and "Traceback" not in err
+    assert not (tmp_path / "out.json").exists()
+    # Disjoint by construction: the user says so, with the same word in the API and the CLI.
+    assert main(["merge", a, a, "--output", out, "--disjoint"]) == 0
+    assert WeightTable.load(out).num_examples == 120
+    assert WeightTable.merge(WeightTable.load(a), WeightTable.load(a), disjoint=True).num_examples == 120
+
+
+def test_a_part_merged_into_a_table_that_already_contains_it_is_refused(tmp_path, capsys):
+    a = WeightTable.from_counts([4, 6], inputs=["a.tfrecord"], fingerprint="sha256:a")
+    b = WeightTable.from_counts([1, 9], inputs=["b.tfrecord"], fingerprint="sha256:b")
+    c = WeightTable.from_counts([2, 2], inputs=["c.tfrecord"], fingerprint="sha256:c")
+    ab = WeightTable.merge(a, b)
+    with pytest.raises(ValueError, match=r"tables\[0\] and tables\[1\] both count a part with fingerprint sha256:a"):
+        WeightTable.merge(ab, a)
+    abc = WeightTable.merge(ab, c)  # a merge of merges lists every leaf part
+    assert [p["fingerprint"] for p in abc.provenance["parts"]] == ["sha256:a", "sha256:b", "sha256:c"]
+    assert abc.provenance["fingerprint"] == WeightTable.merge(a, WeightTable.merge(b, c)).provenance["fingerprint"]
+    with pytest.raises(ValueError, match=r"tables\[0\] and tables\[1\] both count a part with fingerprint sha256:b"):
+        WeightTable.merge(abc, b)
+    paths = [abc.save(str(tmp_path / "abc.json")), b.save(str(tmp_path / "b.json"))]
+    assert main(["merge", *paths, "--output", str(tmp_path / "out.json")]) == 1
+    assert "fingerprint sha256:b" in capsys.readouterr().err
+
+
+def test_parts_counted_from_the_same_input_are_refused():
+    # The same pattern counted twice, the files changed between the counts: the fingerprints differ.
+    monday = WeightTable.from_counts([4, 6], inputs=["data/*.csv"], fingerprint="sha256:1")
+    tuesday = WeightTable.from_counts([5, 7], inputs=["data/*.csv", "extra.csv"], fingerprint="sha256:2")
+    with pytest.raises(ValueError, match=r"tables\[0\] and tables\[1\] both count the input 'data/\*.csv'"):
+        WeightTable.merge(monday, tuesday)
+    assert WeightTable.merge(monday, tuesday, disjoint=True).num_examples == 22
+    # Labels held in memory have no input path: only their fingerprints are compared.
+    first, second = WeightTable.from_labels(np.array([0, 1, 1])), WeightTable.from_labels(np.array([1, 1, 0]))
+    assert WeightTable.merge(first, second).num_examples == 6

@@ -7,6 +7,8 @@ drive the terminal."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -138,3 +140,44 @@ def test_show_escapes_terminal_control_characters(tmp_path, capsys):
     assert "cat\\x1b[2J\\x1b[31m" in out and "dog\\u202egnp.exe" in out and "eel\\x07" in out
     assert "label 'y\\x1b]0;title\\x07'" in out and "in\\x1b[1m.csv" in out
     assert json.loads(WeightTable.load(str(tmp_path / "t.json")).to_json())["class_names"][0] == "cat\x1b[2J\x1b[31m"
+
+
+# ------------------------------------------ written files follow the umask
+@pytest.fixture(params=[0o022, 0o027])
+def umask(request):
+    old = os.umask(request.param)
+    yield request.param
+    os.umask(old)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_written_files_get_the_permissions_of_an_ordinary_write(tmp_path, umask, capsys):
+    expected = 0o666 & ~umask
+    data = tmp_path / "data.csv"
+    data.write_text("y,z\n" + "".join(f"{i % 3},{i % 2}\n" for i in range(90)))
+    table, multi, samp = tmp_path / "t.json", tmp_path / "multi", tmp_path / "samp"
+    common = ["--input", str(data), "--format", "csv", "--quiet"]
+    assert main(["stats", *common, "--label", "y", "--output", str(table)]) == 0
+    assert main(["stats", *common, "--label", "y", "--label", "z", "--output", str(multi)]) == 0
+    assert main(["sample", *common, "--label", "y", "--max_ratio", "1", "--output", str(samp)]) == 0
+    WeightTable.from_counts([1, 2]).save(str(tmp_path / "saved.json"))
+    assert main(["merge", str(table), str(tmp_path / "samp" / "table.json"), "--disjoint",
+                 "--output", str(tmp_path / "merged.json")]) == 0
+    assert main(["show", str(table), "--plot", str(tmp_path / "plot.png")]) == 0
+    capsys.readouterr()
+    written = [table, multi / "index.json", multi / "y.json", samp / "table.json", tmp_path / "saved.json",
+               tmp_path / "merged.json", tmp_path / "plot.png"]
+    assert {str(p): oct(_mode(p)) for p in written} == {str(p): oct(expected) for p in written}
+    shards = [p for p in samp.iterdir() if p.name.startswith("part-")]
+    assert shards and all(_mode(p) == expected for p in shards)
+
+
+def test_a_replaced_table_keeps_its_mode(tmp_path):
+    path = str(tmp_path / "t.json")
+    WeightTable.from_counts([1, 2]).save(path)
+    os.chmod(path, 0o640)
+    WeightTable.from_counts([3, 4]).save(path)
+    assert _mode(path) == 0o640 and WeightTable.load(path).counts.tolist() == [3, 4]

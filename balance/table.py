@@ -165,11 +165,8 @@ class WeightTable:
     @staticmethod
     def merge(*tables: WeightTable, class_names: Sequence[str] | None = None, disjoint: bool = False
               ) -> WeightTable:
-        """The table of the union of disjoint parts; see ``balance.merging``.
-
-        Parts that overlap by their provenance (the same fingerprint, or the
-        same input) are refused unless ``disjoint=True``.
-        """
+        """The table of the union of disjoint parts (overlapping ones refused unless ``disjoint=True``);
+        see ``balance.merging``."""
         return merge_parts(WeightTable, tables, class_names, disjoint=disjoint)
 
     # ----------------------------------------------------------------- weights

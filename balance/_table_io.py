@@ -130,7 +130,10 @@ def save(table: Any, path: str) -> str:
     check_path("path", path)
     if fileio.isdir(path):
         raise invalid("path", "a file path for the table (not a directory)", path)
-    fileio.write_text_atomically(path, to_json(table))
+    try:
+        fileio.write_text_atomically(path, to_json(table))
+    except OSError as err:  # a directory that cannot be written, a full disk
+        raise invalid("path", "a path where the table can be written", path, hint=err.strerror or str(err)) from None
     return path
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from balance import fileio
-from balance.errors import InvalidTableError
+from balance.errors import InvalidTableError, invalid
 
 MAX_BYTES = 256 * 2**20
 MAX_DEPTH = 32
@@ -59,14 +59,18 @@ def read_json(path: str, *, what: str = "weight table") -> Any:
       what: what the file is, for messages (``"weight table"``, ``"table index"``).
 
     Raises:
+      balance.errors.InvalidArgumentError: a file that cannot be read.
       balance.errors.InvalidTableError: as the module docstring lists.
     """
     source = repr(path)
-    size = fileio.size(path)
-    if size > MAX_BYTES:
-        raise _error(what, source, None, f"a file of at most {MAX_BYTES:,} bytes", f"{size:,} bytes")
-    with fileio.open_binary(path) as handle:
-        raw = handle.read(MAX_BYTES + 1)  # the file may have grown since it was measured
+    try:
+        size = fileio.size(path)
+        if size > MAX_BYTES:
+            raise _error(what, source, None, f"a file of at most {MAX_BYTES:,} bytes", f"{size:,} bytes")
+        with fileio.open_binary(path) as handle:
+            raw = handle.read(MAX_BYTES + 1)  # the file may have grown since it was measured
+    except OSError as err:  # no such file, no permission
+        raise invalid("path", f"a readable {what} file", path, hint=err.strerror or str(err)) from None
     if len(raw) > MAX_BYTES:
         raise _error(what, source, None, f"a file of at most {MAX_BYTES:,} bytes", f"more than {MAX_BYTES:,} bytes")
     try:

@@ -31,7 +31,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineState
 
 from balance import fileio
-from balance.errors import invalid
+from balance.errors import JobError, invalid
 from balance.table import WeightTable
 from pipelines import _dask
 from pipelines._config import StatsConfig
@@ -299,7 +299,7 @@ def _wait(result) -> None:
     finally:
         _dask.close_client(result)
     if state not in (PipelineState.DONE, None):
-        raise RuntimeError(f"The sampling job ended in state {state}")
+        raise JobError(f"The sampling job ended in state {state}; nothing was published", state=str(state))
 
 
 def _counters_of(result) -> dict[str, int]:

@@ -103,7 +103,8 @@ def parse_json(text: str, *, source: str = "<string>", what: str = "weight table
     except ValueError as err:  # json.JSONDecodeError names the line and column
         raise InvalidTableError(f"Invalid {what} {source}: not valid JSON ({err})", source=source) from None
     if (_SURROGATE_ESCAPE.search(text) or _LONE_SURROGATE.search(text)) and _has_lone_surrogate(data):
-        raise _error(what, source, None, "text that is valid Unicode", "a lone UTF-16 surrogate escape (\\ud800-\\udfff)")
+        raise _error(what, source, None, "text that is valid Unicode",
+                     "a lone UTF-16 surrogate escape (\\ud800-\\udfff)")
     return data
 
 

@@ -67,8 +67,9 @@ def origin_lines(table: WeightTable) -> list[str]:
     lines = [f"{label}counted from: {_listed(provenance.get('inputs'))}"]
     estimated = provenance.get("estimated")
     if isinstance(estimated, Mapping):
-        lines[0] = f"{label}ESTIMATED, not counted: label shift ({printable(estimated.get('method'))}) from " \
-                   f"{_number(estimated.get('num_unlabeled'))} unlabeled examples of {_listed(provenance.get('inputs'))}"
+        lines[0] = (f"{label}ESTIMATED, not counted: label shift ({printable(estimated.get('method'))}) from "
+                    f"{_number(estimated.get('num_unlabeled'))} unlabeled examples of "
+                    f"{_listed(provenance.get('inputs'))}")
         lines.append(f"estimated against the training table {printable(estimated.get('source_fingerprint'))}")
     sample = provenance.get("sample")
     if isinstance(sample, Mapping):
@@ -116,7 +117,7 @@ def _rates(rates: Any, names: Any, limit: int = 10) -> str:
     if len(rates) > limit:
         numbers = [r for r in rates if isinstance(r, (int, float))]
         return f"{len(rates)} classes, from {_number(min(numbers))} to {_number(max(numbers))}" if numbers else "?"
-    labels = [printable(n) for n in names] if names and len(names) == len(rates) else [str(i) for i in range(len(rates))]
+    labels = [printable(n) for n in names] if names and len(names) == len(rates) else list(map(str, range(len(rates))))
     return ", ".join(f"{label} {_number(rate)}" for label, rate in zip(labels, rates, strict=True))
 
 

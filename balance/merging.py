@@ -2,7 +2,7 @@
 
 A table stores counts, so the table of a union of datasets is the sum of the
 tables of its parts: last month's table plus today's is this month's, without
-recounting. ``merge_tables(a, b)`` (also ``WeightTable.merge``) gives exactly
+recounting. ``WeightTable.merge(a, b)`` gives exactly
 what the Beam job gives on the union of the parts' inputs, apart from the
 provenance, which lists the parts.
 
@@ -48,7 +48,7 @@ def merge_parts(cls: type, tables: Sequence[Any], class_names: Sequence[str] | N
                 disjoint: bool = False) -> Any:
     """The table of the union of disjoint datasets, from the tables of the parts.
 
-    ``WeightTable.merge`` (also ``balance.merge_tables``) calls this with
+    ``WeightTable.merge`` calls this with
     ``cls=WeightTable``; taking the class as an argument keeps this module
     from importing ``balance.table``, which imports it.
 

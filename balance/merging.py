@@ -210,7 +210,8 @@ def _refuse_overlaps(tables: Sequence[Any]) -> None:
         for leaf in _leaves(table):
             if leaf.get("fingerprint"):
                 mine[f"fingerprint {leaf['fingerprint']}"] = f"a part with fingerprint {leaf['fingerprint']}"
-            for path in leaf.get("inputs") or []:
+            inputs = leaf.get("inputs")
+            for path in inputs if isinstance(inputs, list) else []:
                 if isinstance(path, str) and path not in _PLACEHOLDERS:
                     mine[f"input {path}"] = f"the input {path!r}"
         for key, what in mine.items():

@@ -25,7 +25,6 @@ when something is refused.
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Any
 
@@ -39,7 +38,6 @@ MAX_DEPTH = 32
 _INT64 = 2**63
 _STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
-_LONG_NUMBER = re.compile(r"\d{19}|\d[eE]\+?0*[1-9]\d{2}")  # may be beyond int64 or float64
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
@@ -94,15 +92,15 @@ def parse_json(text: str, *, source: str = "<string>", what: str = "weight table
         raise _error(what, source, _field_at(text, offset), f"JSON nested at most {MAX_DEPTH} levels deep",
                      f"deeper nesting at character {offset}")
     try:
-        # The number hooks cost a Python call per number: used only when a literal may be out of range.
-        numbers = {"parse_int": _int, "parse_float": _float} if _LONG_NUMBER.search(text) else {}
-        data = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_constant, **numbers)
+        data = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_constant, parse_int=_int,
+                          parse_float=_float)
     except _Refused as err:
         field = err.literal and _field_at(text, _offset_of(text, err.literal))
         raise _error(what, source, field, *err.args[0].split("|", 1)) from None
     except ValueError as err:  # json.JSONDecodeError names the line and column
         raise InvalidTableError(f"Invalid {what} {source}: not valid JSON ({err})", source=source) from None
-    if (_SURROGATE_ESCAPE.search(text) or _LONE_SURROGATE.search(text)) and _has_lone_surrogate(data):
+    if (_SURROGATE_ESCAPE.search(text) or not text.isascii() and _LONE_SURROGATE.search(text)) and \
+            _has_lone_surrogate(data):
         raise _error(what, source, None, "text that is valid Unicode",
                      "a lone UTF-16 surrogate escape (\\ud800-\\udfff)")
     return data
@@ -132,14 +130,14 @@ def _constant(name: str) -> float:
 
 
 def _int(literal: str) -> int:
-    if len(literal) > 20 or not -_INT64 <= int(literal) < _INT64:
+    if len(literal) > 18 and (len(literal) > 20 or not -_INT64 <= int(literal) < _INT64):
         raise _Refused(f"an integer within int64|{_short(literal)}", literal)
     return int(literal)
 
 
 def _float(literal: str) -> float:
     value = float(literal)
-    if not math.isfinite(value):
+    if value - value != 0.0:  # inf (NaN is a constant, refused by _constant)
         raise _Refused(f"a number within the float64 range|{_short(literal)}", literal)
     return value
 

@@ -133,7 +133,9 @@ def save(table: Any, path: str) -> str:
     try:
         fileio.write_text_atomically(path, to_json(table))
     except OSError as err:  # a directory that cannot be written, a full disk
-        raise invalid("path", "a path where the table can be written", path, hint=err.strerror or str(err)) from None
+        where = f" ({err.filename})" if err.filename and err.filename != path else ""
+        raise invalid("path", "a path where the table can be written", path,
+                      hint=f"{err.strerror or err}{where}") from None
     return path
 
 

@@ -5,15 +5,11 @@ Imports neither Apache Beam nor the other tf-rebalance packages.
 
 from balance import errors
 from balance._version import __version__
-from balance.keras_interop import to_keras_class_weight
 from balance.recall_report import per_class_recall, plot_recall_by_frequency
-from balance.schemes import NORMALIZATIONS, SCHEMES, ZERO_COUNT_POLICIES, compute_weights
+from balance.schemes import NORMALIZATIONS, SCHEMES, ZERO_COUNT_POLICIES
 from balance.table import FORMAT_VERSION, TASKS, WeightTable
 from balance.table_set import load_tables
-from balance.targets import SamplingPlan, expected_epoch_size, resolve_target, sampling_plan
-
-count_labels = WeightTable.from_labels  # the same function under its older name
-merge_tables = WeightTable.merge  # the merge of disjoint parts, see balance.merging
+from balance.targets import SamplingPlan, resolve_target, sampling_plan
 
 # The tf.data layer imports TensorFlow; load it on first use so that
 # `import balance` stays light (module __getattr__, PEP 562).
@@ -47,12 +43,8 @@ __all__ = [
     "__version__",
     "attach_sample_weights",
     "check_model_outputs",
-    "compute_weights",
     "errors",
-    "count_labels",
-    "expected_epoch_size",
     "load_tables",
-    "merge_tables",
     "model_recall",
     "per_class_recall",
     "plot_recall_by_frequency",
@@ -62,5 +54,4 @@ __all__ = [
     "sample_per_class",
     "sample_weight_fn",
     "sampling_plan",
-    "to_keras_class_weight",
 ]

@@ -10,6 +10,12 @@ What ``WeightTable.from_labels`` accepts (``label_form``):
 * ``"dense"``: ``(N, T)`` or ``(N, H, W)`` ids (tokens, pixels); every element
   is counted, except those equal to ``ignore_value``.
 
+A pandas ``Series`` (or ``DataFrame``, for rows) is read as its values; a
+``category`` Series with string categories counts its categories as the
+class names, in their order (unused categories count 0). pandas is not
+imported: a Series is recognised by its attributes (duck typing), so it stays
+an optional dependency.
+
 ``"auto"`` picks: 1-D -> sparse; multilabel 2-D -> multi_hot, ragged ->
 id_lists; multiclass 2-D float -> one_hot (as Keras ``to_categorical`` makes);
 integer arrays of rank >= 2 -> dense. Pass ``label_form`` to override.
@@ -63,6 +69,7 @@ def tally_labels(
         raise invalid_choice("label_form", LABEL_FORMS, label_form)
     if ignore_value is not None and (isinstance(ignore_value, bool) or not isinstance(ignore_value, (int, np.integer))):
         raise invalid("ignore_value", "an int class id", ignore_value)
+    labels, class_names = _from_pandas(labels, class_names)
     if class_names is not None and num_classes is None:
         if isinstance(class_names, (str, bytes)) or not hasattr(class_names, "__len__"):
             raise invalid("class_names", "a list of names, one per class", class_names)
@@ -137,6 +144,29 @@ def _ragged(labels: Any, array: np.ndarray, form: str, task: str, num_classes: i
         return array, np.ones(n, np.int64), form, None
     per_example = int(np.prod(array.shape[1:])) if array.ndim > 1 else 1
     return array.ravel(), np.full(n, per_example), form, None
+
+
+def _from_pandas(labels: Any, class_names: Sequence[str] | None) -> tuple[Any, Sequence[str] | None]:
+    """A pandas Series or DataFrame as a numpy array (and a categorical's categories as the class names)."""
+    if type(labels).__module__.split(".")[0] != "pandas" or not hasattr(labels, "to_numpy"):
+        return labels, class_names
+    missing = np.asarray(labels.isna()).reshape(len(labels), -1).any(axis=1)
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise invalid_data("labels", "a label in every example", "a missing value (NaN, None or NA)", record=row,
+                           hint="A missing label is not a class: drop or fill those rows first")
+    if hasattr(labels, "columns"):  # a DataFrame: one row per example
+        return np.asarray(labels.to_numpy()), class_names
+    if getattr(labels.dtype, "name", None) == "category":
+        categories = labels.cat.categories
+        if all(isinstance(c, str) for c in categories):
+            return (np.asarray(list(categories), dtype=object)[labels.cat.codes.to_numpy()],
+                    list(categories) if class_names is None else class_names)
+        return np.asarray(labels.to_numpy()), class_names  # numbered categories: their values are the ids
+    numpy_dtype = getattr(labels.dtype, "numpy_dtype", None)  # nullable Int64, boolean (no NA left)
+    if not isinstance(numpy_dtype, np.dtype):
+        return np.asarray(labels.to_numpy()), class_names
+    return labels.to_numpy(dtype=numpy_dtype if numpy_dtype.kind in "iubf" else object), class_names
 
 
 def _as_array(labels: Any) -> tuple[np.ndarray, bool]:

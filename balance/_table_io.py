@@ -21,8 +21,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from balance import fileio
-from balance.table_fields import check_label_field, check_path, json_numbers, parse_constant
+from balance import fileio, jsonfile
+from balance.table_fields import check_label_field, check_path, json_numbers
 from balance.errors import InvalidTableError, invalid
 
 FORMAT_VERSION = 1
@@ -116,10 +116,10 @@ def _indented(value: Any, level: int) -> str:
 
 
 def from_json(cls: type, text: str, source: str = "<string>") -> Any:
-    try:
-        data = json.loads(text, parse_constant=parse_constant)
-    except ValueError as err:
-        raise InvalidTableError(f"Invalid weight table {source}: not valid JSON ({err})", source=source) from None
+    return _validated(cls, jsonfile.parse_json(text, source=source), source)
+
+
+def _validated(cls: type, data: Any, source: str) -> Any:
     try:
         return from_dict(cls, data)
     except ValueError as err:
@@ -130,7 +130,12 @@ def save(table: Any, path: str) -> str:
     check_path("path", path)
     if fileio.isdir(path):
         raise invalid("path", "a file path for the table (not a directory)", path)
-    fileio.write_text_atomically(path, to_json(table))
+    try:
+        fileio.write_text_atomically(path, to_json(table))
+    except OSError as err:  # a directory that cannot be written, a full disk
+        where = f" ({err.filename})" if err.filename and err.filename != path else ""
+        raise invalid("path", "a path where the table can be written", path,
+                      hint=f"{err.strerror or err}{where}") from None
     return path
 
 
@@ -138,10 +143,4 @@ def load(cls: type, path: str) -> Any:
     check_path("path", path)
     if not fileio.exists(path) or fileio.isdir(path):
         raise invalid("path", "an existing weight table file", path)
-    raw = fileio.read_bytes(path)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise InvalidTableError(f"Invalid weight table {path!r}: not valid JSON (not UTF-8: {err})",
-                                source=repr(path)) from None
-    return from_json(cls, text, source=repr(path))
+    return _validated(cls, jsonfile.read_json(path), repr(path))

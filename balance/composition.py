@@ -212,17 +212,25 @@ def check_model_outputs(model: Any, table: WeightTable | Mapping[str, WeightTabl
       >>> balance.check_model_outputs(two_heads, {"a": table_a, "b": table_b})
       {'a': 2, 'b': 3}
     """
+    outputs = list(getattr(model, "outputs", None) or [])
     if isinstance(table, Mapping):
         names = list(getattr(model, "output_names", None) or [])
-        outputs = list(getattr(model, "outputs", None) or [])
+        if len(outputs) == 1 and not set(table) <= set(names):
+            raise invalid("table", "one WeightTable: the model has one output "
+                          f"(shape {tuple(outputs[0].shape)})", f"tables for {len(table)} outputs {sorted(table)}",
+                          hint="Pass the one table, or give the model one named output per table")
         unknown = sorted(set(table) - set(names))
         if unknown or len(names) != len(outputs):
             raise invalid("table", f"keys among the model's output names {names}", sorted(table),
                           hint=f"No model output named {unknown}" if unknown else None)
         shapes = dict(zip(names, (tuple(o.shape) for o in outputs), strict=True))
         return {name: _check_width(shapes[name], t, f"model output {name!r}") for name, t in table.items()}
+    if len(outputs) > 1:
+        names = list(getattr(model, "output_names", None) or [])
+        raise invalid("table", f"one WeightTable per output, as {{output name: table}}: the model has "
+                      f"{len(outputs)} outputs {names}", "one table")
     try:
-        shape = tuple(model.outputs[0].shape) if getattr(model, "outputs", None) else tuple(model.output_shape)
+        shape = tuple(model.outputs[0].shape) if outputs else tuple(model.output_shape)
     except (AttributeError, ValueError, TypeError):
         return None
     return _check_width(shape, table, "model")

@@ -17,7 +17,11 @@ Beam-built table agree exactly on the same data:
 * strings: bytes are decoded as UTF-8, strictly: invalid UTF-8 fails, naming
   the file and record (``decode_labels``), rather than being replaced, which
   would merge distinct labels into one class;
-* weights: each record's weight multiplies every value it counts.
+* weights: each record's weight multiplies every value it counts;
+* the id bound: without ``num_classes`` the counts grow to ``max id + 1``,
+  so an id of ``MAX_INFERRED_CLASSES`` or more is refused (an id of 2**40
+  would allocate terabytes): such ids are identifiers, better counted as
+  strings, unless ``num_classes`` says there really are that many classes.
 
 Errors are ``balance.errors.InvalidDataError``s that say where the bad value
 is: ``Found in file 'a.tfrecord', record 7`` or ``Found in example 7``.
@@ -36,6 +40,7 @@ from balance.errors import invalid, invalid_data, short_repr
 
 WHOLE_IDS = "integer class ids (a float label must be a whole number: 1.0 is class 1)"
 _EXACT_FLOAT = 2.0**53  # floats beyond this are not exact integers
+MAX_INFERRED_CLASSES = 2**24  # a count vector of 128 MiB
 
 
 @dataclasses.dataclass
@@ -151,6 +156,8 @@ def count_batch(
         ids, rows = ids[keep], rows[keep]
         value_weights = None if value_weights is None else value_weights[keep]
     _check_range(ids, rows, size, where)
+    if size is None:
+        check_inferred_ids(ids, rows, where)
     length = size if size is not None else (int(ids.max()) + 1 if ids.size else 0)
     counts = count_ids(ids, length, value_weights)
     return LabelCounts(counts, {}, examples, float(counts.sum()), width=width, kind="int")
@@ -236,6 +243,20 @@ def _check_range(ids: np.ndarray, rows: np.ndarray, size: int | None, where: Whe
         expected = "class ids >= 0" if size is None else f"class ids in [0, {size})"
         raise invalid_data("labels", expected, int(ids[first]), path=where.path, record=where.record(int(rows[first])),
                            hint=None if where.path else "Pass num_classes or check the label column")
+
+
+def check_inferred_ids(ids: np.ndarray, rows: np.ndarray | None = None, where: Where = Where()) -> None:
+    """Refuses an id >= ``MAX_INFERRED_CLASSES`` when the number of classes is not given."""
+    if not ids.size or int(ids.max()) < MAX_INFERRED_CLASSES:
+        return
+    first = int(np.flatnonzero(ids >= MAX_INFERRED_CLASSES)[0])
+    row = int(rows[first]) if rows is not None else first
+    raise invalid_data(
+        "labels", f"class ids < {MAX_INFERRED_CLASSES:,} when the number of classes is not given", int(ids[first]),
+        path=where.path, record=where.record(row),
+        hint="Counting ids up to this one would need a vector of that many counts. If there really are that many "
+        "classes, pass num_classes= (--num_classes on the command line); if the ids are identifiers rather "
+        "than class indices, count them as strings (label_dtype string, --label_dtype string)")
 
 
 def _check_one_hot(matrix: np.ndarray, where: Where) -> None:

@@ -12,6 +12,10 @@ mirrors Keras's own messages, e.g.
   a torn file, invalid UTF-8). ``path`` and ``record`` locate it when known.
 * ``InvalidTableError``: a weight-table file or JSON text is not a valid
   table. ``source`` names the file.
+* ``JobError``: a ``rebalance stats`` or ``sample`` job (``pipelines``) did
+  not finish with its output: the runner ended it in another state than
+  DONE, or a worker failed and the runner does not report why. ``state``
+  is the runner's final state when known. Nothing was written.
 
 Example:
   >>> from balance import errors
@@ -80,6 +84,18 @@ class InvalidTableError(RebalanceError):
         self.source = source
 
 
+class JobError(RebalanceError):
+    """A Beam job did not finish with its output; nothing was written.
+
+    Attributes:
+      state: the runner's final state (e.g. ``"FAILED"``), when known.
+    """
+
+    def __init__(self, message: str, state: str | None = None) -> None:
+        super().__init__(message, state)
+        self.state = state
+
+
 def _message(name: str, expected: str, received: Any, hint: str | None) -> str:
     message = f"Invalid value for argument `{name}`. Expected {expected}. Received: {name}={received!r}"
     return message + f". {hint}" if hint else message
@@ -129,6 +145,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidDataError",
     "InvalidTableError",
+    "JobError",
     "RebalanceError",
     "invalid",
     "invalid_choice",

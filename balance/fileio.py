@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import glob as globlib
 import os
-import tempfile
 import uuid
 from typing import IO
 
@@ -65,7 +64,10 @@ def write_atomically(path: str, data: bytes) -> None:
     """Writes a temp file beside ``path``, then renames it over ``path``.
 
     A crash at any point leaves either the old file or the new one, never a
-    half-written one; the temp file is removed on failure.
+    half-written one; the temp file is removed on failure. The file gets the
+    permissions an ordinary write gives: a replaced file keeps its mode, a new
+    one gets ``0o666`` less the user's umask (``tempfile.mkstemp`` would make
+    it readable by its owner only).
     """
     if is_remote(path):
         gfile = _gfile()
@@ -83,9 +85,12 @@ def write_atomically(path: str, data: bytes) -> None:
         return
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    handle, tmp_path = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp-", dir=directory)
+    tmp_path = os.path.join(directory, f"{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
+    handle = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as to open()
     try:
         with os.fdopen(handle, "wb") as out:
+            if os.path.exists(path):
+                os.fchmod(out.fileno(), os.stat(path).st_mode & 0o7777)
             out.write(data)
         os.replace(tmp_path, path)
     finally:

@@ -2,7 +2,7 @@
 
 A table stores counts, so the table of a union of datasets is the sum of the
 tables of its parts: last month's table plus today's is this month's, without
-recounting. ``merge_tables(a, b)`` (also ``WeightTable.merge``) gives exactly
+recounting. ``WeightTable.merge(a, b)`` gives exactly
 what the Beam job gives on the union of the parts' inputs, apart from the
 provenance, which lists the parts.
 
@@ -21,7 +21,15 @@ Rules:
 * precomputed weights are recomputed when every part has the same scheme and
   options, and dropped otherwise;
 * estimated tables (``losses.estimated_table``) are refused: their counts are
-  not exact.
+  not exact;
+* overlapping parts are refused: two parts with the same fingerprint (the
+  same files and sizes, or the same labels), one part already contained in
+  a merged table, or two parts counted from the same input path or pattern
+  would count examples twice. Parts whose inputs look alike but are disjoint
+  by construction (a pattern whose files were replaced between two counts)
+  are merged with ``disjoint=True`` (``--disjoint`` on the command line).
+  A merged table lists its leaf parts (a merge of merges lists them all),
+  so an overlap is found however the tables were merged before.
 """
 
 from __future__ import annotations
@@ -36,10 +44,11 @@ from balance.table_fields import make_provenance
 from balance.errors import invalid, short_repr
 
 
-def merge_parts(cls: type, tables: Sequence[Any], class_names: Sequence[str] | None = None) -> Any:
+def merge_parts(cls: type, tables: Sequence[Any], class_names: Sequence[str] | None = None, *,
+                disjoint: bool = False) -> Any:
     """The table of the union of disjoint datasets, from the tables of the parts.
 
-    ``WeightTable.merge`` (also ``balance.merge_tables``) calls this with
+    ``WeightTable.merge`` calls this with
     ``cls=WeightTable``; taking the class as an argument keeps this module
     from importing ``balance.table``, which imports it.
 
@@ -49,6 +58,8 @@ def merge_parts(cls: type, tables: Sequence[Any], class_names: Sequence[str] | N
       class_names: the class order of the merged table, for string labels
         (must cover every name the parts have); default as the module
         docstring says.
+      disjoint: True to merge parts whose provenance overlaps (the same
+        fingerprint or input) because they are disjoint by construction.
 
     Returns:
       A new ``WeightTable``; ``provenance["parts"]`` lists each part's
@@ -57,13 +68,15 @@ def merge_parts(cls: type, tables: Sequence[Any], class_names: Sequence[str] | N
     Raises:
       ValueError: no tables, a non-table, parts of different tasks, label
         keys, label dtypes or counting (dense or not), different class names
-        for integer labels, an incomplete ``class_names``, or an estimated
-        table.
+        for integer labels, an incomplete ``class_names``, an estimated
+        table, or parts that overlap (unless ``disjoint=True``).
 
     Example:
       >>> month = WeightTable.merge(WeightTable.load("month.json"), WeightTable.load("today.json"))
     """
     parts = _check_parts(tables, cls)
+    if not isinstance(disjoint, bool):
+        raise invalid("disjoint", "a bool", disjoint)
     first = parts[0]
     if first.label_dtype == "string":
         names, vectors = _united_vocabulary(parts, class_names)
@@ -74,6 +87,8 @@ def merge_parts(cls: type, tables: Sequence[Any], class_names: Sequence[str] | N
                 hint="class_names orders string vocabularies only",
             )
         names, vectors = _aligned_ids(parts)
+    if not disjoint:
+        _refuse_overlaps(parts)
     counts = np.sum(vectors, axis=0)
     dense = first.num_elements is not None
     merged = cls(
@@ -170,19 +185,52 @@ def _aligned_ids(parts: Sequence[Any]) -> tuple[list[str] | None, list[np.ndarra
     return None, [np.concatenate([p.counts, np.zeros(size - p.num_classes)]) for p in parts]
 
 
+# Inputs that name no data (labels held in memory); only their fingerprints tell parts apart.
+_PLACEHOLDERS = {"<in-memory labels>"}
+
+
+def _leaves(table: Any) -> list[dict[str, Any]]:
+    """The parts a table was merged from (as its provenance lists them), or the table itself as one part."""
+    parts = table.provenance.get("parts")
+    if isinstance(parts, list) and parts and all(isinstance(p, dict) for p in parts):
+        return parts
+    return [{
+        "inputs": list(table.provenance.get("inputs", [])),
+        "fingerprint": table.provenance.get("fingerprint"),
+        "created": table.provenance.get("created"),
+        "num_examples": table.num_examples,
+    }]
+
+
+def _refuse_overlaps(tables: Sequence[Any]) -> None:
+    """Two tables that share a leaf part (by fingerprint) or an input would count examples twice."""
+    seen: dict[str, int] = {}  # a fingerprint or an input -> the first table that counts it
+    for i, table in enumerate(tables):
+        mine: dict[str, str] = {}
+        for leaf in _leaves(table):
+            if leaf.get("fingerprint"):
+                mine[f"fingerprint {leaf['fingerprint']}"] = f"a part with fingerprint {leaf['fingerprint']}"
+            inputs = leaf.get("inputs")
+            for path in inputs if isinstance(inputs, list) else []:
+                if isinstance(path, str) and path not in _PLACEHOLDERS:
+                    mine[f"input {path}"] = f"the input {path!r}"
+        for key, what in mine.items():
+            if key in seen:
+                j = seen[key]
+                raise invalid(
+                    "tables", "disjoint parts (no part or input counted in two of them)",
+                    f"tables[{j}] and tables[{i}] both count {what}",
+                    hint="Merging them would count those examples twice. If the parts are disjoint by "
+                    "construction, pass disjoint=True (--disjoint on the command line)",
+                )
+        seen.update(dict.fromkeys(mine, i))
+
+
 def _provenance(parts: Sequence[Any]) -> dict[str, Any]:
     inputs: list[str] = []
     for part in parts:
         inputs.extend(i for i in part.provenance.get("inputs", []) if i not in inputs)
-    listed = [
-        {
-            "inputs": list(p.provenance.get("inputs", [])),
-            "fingerprint": p.provenance.get("fingerprint"),
-            "created": p.provenance.get("created"),
-            "num_examples": p.num_examples,
-        }
-        for p in parts
-    ]
+    listed = [leaf for part in parts for leaf in _leaves(part)]
     digest = hashlib.sha256("\n".join(sorted(str(p["fingerprint"]) for p in listed)).encode()).hexdigest()
     provenance = make_provenance(inputs, "sha256:" + digest)
     provenance["parts"] = listed

@@ -32,11 +32,11 @@ def format_table(
     else:
         weights, weight_title = table.class_weights(scheme, **options), f"weight ({scheme})"
         shares = table.counts / table.counts.sum()
-    names = table.class_names or ("",) * table.num_classes
     rows = list(range(table.num_classes))
     if len(rows) > max_rows:
         order = np.argsort(-table.counts, kind="stable")
         rows = sorted(order[: max_rows // 2].tolist() + order[-(max_rows // 2):].tolist())
+    names = {i: printable(table.class_names[i]) if table.class_names else "" for i in rows}
     name_width = max([4] + [len(names[i]) for i in rows])
     count_title = "positives" if table.task == "multilabel" else "count"
     lines = [f"{'class':>6}  {'name':<{name_width}}  {count_title:>14}  {'share':>8}  {weight_title}"]
@@ -56,7 +56,69 @@ def format_table(
     empty = int(np.sum(table.counts == 0))
     if empty:
         lines.append(f"empty classes: {empty}")
+    lines.extend(origin_lines(table))
     return "\n".join(lines)
+
+
+def origin_lines(table: WeightTable) -> list[str]:
+    """What the table's provenance says it is: counted, estimated (label shift), a sample, a merge."""
+    provenance = table.provenance
+    label = f"label '{printable(table.label_key)}'; " if table.label_key else ""
+    lines = [f"{label}counted from: {_listed(provenance.get('inputs'))}"]
+    estimated = provenance.get("estimated")
+    if isinstance(estimated, Mapping):
+        lines[0] = (f"{label}ESTIMATED, not counted: label shift ({printable(estimated.get('method'))}) from "
+                    f"{_number(estimated.get('num_unlabeled'))} unlabeled examples of "
+                    f"{_listed(provenance.get('inputs'))}")
+        lines.append(f"estimated against the training table {printable(estimated.get('source_fingerprint'))}")
+    sample = provenance.get("sample")
+    if isinstance(sample, Mapping):
+        source = sample.get("source") if isinstance(sample.get("source"), Mapping) else {}
+        lines.append(f"a SAMPLE (rebalance sample, seed {printable(sample.get('seed'))}) of "
+                     f"{_number(source.get('num_examples'))} examples counted from {_listed(source.get('inputs'))}")
+        lines.append(f"keep rates: {_rates(sample.get('keep_rates'), table.class_names)}")
+        if sample.get("negative_keep_rate") is not None:
+            lines.append(f"negative keep rate: {_number(sample.get('negative_keep_rate'))}")
+        lines.append("a model trained on it learns the sample's prior: map it back with losses.shift_logits "
+                     "(docs/sampling.md)")
+    parts = provenance.get("parts")
+    if isinstance(parts, list):
+        lines.append(f"merged from {len(parts)} parts")
+    return lines
+
+
+def printable(value: Any) -> str:
+    """``str(value)`` with every non-printable character escaped (``\\x1b``, ``\\u202e``).
+
+    Class names and paths come from the table file, which may come from
+    anyone: printed raw, control characters could drive the terminal.
+    """
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in text)
+
+
+def _listed(inputs: Any, limit: int = 3) -> str:
+    if not isinstance(inputs, list) or not inputs:
+        return "(not recorded)"
+    shown = ", ".join(printable(i) for i in inputs[:limit])
+    return shown + (f" and {len(inputs) - limit} more" if len(inputs) > limit else "")
+
+
+def _number(value: Any) -> str:
+    return f"{value:,.6g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else printable(value)
+
+
+def _rates(rates: Any, names: Any, limit: int = 10) -> str:
+    if not isinstance(rates, list) or not rates:
+        return "(not recorded)"
+    if len(rates) > limit:
+        numbers = [r for r in rates if isinstance(r, (int, float))]
+        return f"{len(rates)} classes, from {_number(min(numbers))} to {_number(max(numbers))}" if numbers else "?"
+    labels = [printable(n) for n in names] if names and len(names) == len(rates) else list(map(str, range(len(rates))))
+    return ", ".join(f"{label} {_number(rate)}" for label, rate in zip(labels, rates, strict=True))
 
 
 def plot_table(

@@ -141,7 +141,9 @@ def check_scheme_params(scheme_params: Mapping[str, object] | None) -> dict[str,
 def get_scheme(name: str) -> Scheme:
     """Looks a scheme up by name, refusing unknown names with the valid ones."""
     if not isinstance(name, str) or name not in SCHEMES:
-        raise invalid_choice("scheme", SCHEMES, name)
+        hint = ("'auto' was never a valid Keras class_weight value (older Keras ignored it silently); "
+                "'balanced' is scikit-learn's formula") if name == "auto" else None
+        raise invalid_choice("scheme", SCHEMES, name, hint)
     return SCHEMES[name]
 
 

@@ -163,9 +163,11 @@ class WeightTable:
         )
 
     @staticmethod
-    def merge(*tables: WeightTable, class_names: Sequence[str] | None = None) -> WeightTable:
-        """The table of the union of disjoint parts (also ``balance.merge_tables``); see ``balance.merging``."""
-        return merge_parts(WeightTable, tables, class_names)
+    def merge(*tables: WeightTable, class_names: Sequence[str] | None = None, disjoint: bool = False
+              ) -> WeightTable:
+        """The table of the union of disjoint parts (overlapping ones refused unless ``disjoint=True``);
+        see ``balance.merging``."""
+        return merge_parts(WeightTable, tables, class_names, disjoint=disjoint)
 
     # ----------------------------------------------------------------- weights
     def class_weights(

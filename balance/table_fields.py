@@ -12,6 +12,7 @@ import numpy as np
 
 from balance import schemes as schemes_lib
 from balance._version import __version__
+from balance.counting import MAX_INFERRED_CLASSES
 from balance.errors import InvalidArgumentError, invalid, invalid_choice, short_repr
 from balance.vocabulary import LABEL_DTYPES, TASKS
 
@@ -19,7 +20,11 @@ from balance.vocabulary import LABEL_DTYPES, TASKS
 def finite_number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise invalid(name, "a number", value)
-    if not math.isfinite(float(value)):
+    try:
+        finite = math.isfinite(float(value))
+    except OverflowError:  # an int beyond the float range (its digits may be too many to print)
+        raise invalid(name, "a finite number", f"an int of {int(value).bit_length()} bits") from None
+    if not finite:
         raise invalid(name, "a finite number", value)
     return float(value)
 
@@ -66,11 +71,6 @@ def check_path(name: str, path: Any) -> None:
         raise invalid(name, "a non-empty path string (local, gs://, ram://)", path)
 
 
-def parse_constant(name: str) -> float:
-    # NaN/Infinity are not JSON; parse them so validation can name the field.
-    return float(name)
-
-
 def counts_from_mapping(
     counts: Mapping[Any, float], num_classes: int | None, class_names: Sequence[str] | None
 ) -> tuple[np.ndarray, list[str] | None, bool]:
@@ -79,6 +79,9 @@ def counts_from_mapping(
         ids = [int(k) for k in keys]
         if min(ids, default=0) < 0:
             raise invalid("counts", "class ids >= 0 as dict keys", min(ids))
+        if num_classes is None and max(ids, default=0) >= MAX_INFERRED_CLASSES:
+            raise invalid("counts", f"class ids < {MAX_INFERRED_CLASSES:,} as dict keys when num_classes is not "
+                          "given", max(ids), hint="Pass num_classes if there really are that many classes")
         size = num_classes if num_classes is not None else max(ids, default=-1) + 1
         if ids and max(ids) >= size:
             raise invalid("counts", f"class ids < num_classes ({size})", max(ids))
@@ -134,7 +137,7 @@ def check_precomputed(precomputed: Any, num_classes: int) -> dict[str, Any]:
         raise invalid("precomputed", "'options' as an object of scheme options", precomputed["options"])
     try:
         weights = np.asarray(precomputed["weights"], dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise invalid("precomputed", f"{num_classes} finite weights >= 0", precomputed["weights"]) from None
     if weights.shape != (num_classes,) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
         raise invalid(
@@ -175,7 +178,7 @@ def counts_arguments(
             label_dtype = "string"
     try:
         vector = np.asarray(vector, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise invalid("counts", "a sequence of numbers or a dict", short_repr(counts)) from None
     if task == "multilabel" and num_examples is None:
         raise invalid("num_examples", "the number of examples for task='multilabel' (counts are positives per label)",
@@ -196,7 +199,7 @@ def checked_fields(table: Any) -> dict[str, Any]:
         raise invalid_choice("label_dtype", LABEL_DTYPES, table.label_dtype)
     try:
         counts = np.asarray(table.counts, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise invalid("counts", "a sequence of numbers", table.counts) from None
     if counts.ndim != 1 or counts.size == 0:
         raise invalid("counts", "a non-empty 1-D sequence of numbers", table.counts)

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from balance import fileio
+from balance import fileio, jsonfile
 from balance.errors import InvalidTableError, invalid
 from balance.table import WeightTable
 
@@ -66,10 +66,7 @@ def read_index(path: str) -> dict[str, Any]:
         raise invalid("path", f"a directory of weight tables holding {INDEX_NAME}", path,
                       hint=f"It holds {found}: an incomplete job's output, or a single table (use "
                       "WeightTable.load)" if found else "Write it with rebalance stats --label a --label b")
-    try:
-        data = json.loads(fileio.read_bytes(index).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InvalidTableError(f"Invalid table index {index!r}: not valid JSON ({err})", source=repr(index)) from None
+    data = jsonfile.read_json(index, what="table index")
     tables = data.get("tables") if isinstance(data, dict) else None
     if (not isinstance(data, dict) or data.get("format") != INDEX_FORMAT
             or not isinstance(tables, dict) or not tables

@@ -2,7 +2,7 @@
 
 The traps, each answered in a line or two:
 
-* sklearn's `compute_class_weight` returns an array; Keras wants a dict;
+* sklearn's `compute_class_weight` returns an array; Keras wants a dict covering every class;
 * one-hot labels (N, K);
 * multi-hot rows, which Keras silently argmaxes;
 * `class_weight='auto'`, never a valid value;
@@ -20,7 +20,7 @@ import tensorflow as tf
 from sklearn.utils.class_weight import compute_class_weight
 
 import balance
-from balance import WeightTable, to_keras_class_weight
+from balance import WeightTable
 
 ASKED_COUNTS = {0: 2813, 1: 78, 2: 2814, 3: 78, 4: 7914, 5: 248, 6: 7914, 7: 248}
 
@@ -54,13 +54,13 @@ def main(argv=None):
     x, y, x_test, y_test = make_data(rng)
     k = 4
 
-    # 1. An sklearn array: Keras fails with "'numpy.ndarray' object has no attribute 'get'".
+    # 1. sklearn's array: Keras fails with "'numpy.ndarray' object has no attribute 'get'".
+    # The table gives the same weights as the dict Keras wants, one entry per class.
     sk_weights = compute_class_weight("balanced", classes=np.arange(k), y=y)
-    class_weight = to_keras_class_weight(sk_weights, num_classes=k)
     table = WeightTable.from_labels(y)
-    from_table = table.keras_class_weight("balanced")  # the same weights, straight from the table
-    assert np.allclose(list(class_weight.values()), list(from_table.values()), rtol=1e-6)
-    print("class_weight from sklearn's array:", {c: round(w, 3) for c, w in class_weight.items()})
+    class_weight = table.keras_class_weight("balanced")
+    assert np.allclose(list(class_weight.values()), sk_weights, rtol=1e-6)
+    print("class_weight (sklearn's balanced weights):", {c: round(w, 3) for c, w in class_weight.items()})
 
     scores = {}
     for name, weights in (("plain", None), ("class_weight (balanced)", class_weight)):
@@ -90,7 +90,7 @@ def main(argv=None):
 
     # 4. 'auto' is refused with an explanation instead of failing deep inside Keras.
     try:
-        to_keras_class_weight("auto")
+        table.keras_class_weight("auto")
         raise AssertionError("'auto' must be refused")
     except ValueError as err:
         print("'auto' refused:", err)

@@ -84,12 +84,15 @@ def _merge(argv: Sequence[str]) -> int:
     parser.add_argument("tables", nargs="+", help="weight table JSON files (local, gs://, ram://)")
     parser.add_argument("--output", required=True, help="where to write the merged table")
     parser.add_argument("--class_names", help="comma-separated order of string class names (default: sorted)")
+    parser.add_argument("--disjoint", action="store_true",
+                        help="merge parts whose provenance overlaps (the same input or fingerprint) because they "
+                        "are disjoint by construction; without it such parts are refused")
     args, unknown = parser.parse_known_args(argv)
     refuse_unknown(unknown, flags_of(parser))
     names = [n.strip() for n in args.class_names.split(",")] if args.class_names else None
     parts = [WeightTable.load(path) for path in args.tables]
     try:
-        table = WeightTable.merge(*parts, class_names=names)
+        table = WeightTable.merge(*parts, class_names=names, disjoint=args.disjoint)
     except ValueError as err:
         listed = ", ".join(f"[{i}] {path}" for i, path in enumerate(args.tables))
         raise type(err)(f"{err} (tables: {listed})", *err.args[1:]) from None

@@ -22,7 +22,7 @@ METRICS_NAMESPACE = "tf_rebalance.class_stats"
 FAILURE_METRIC = "job_errors"
 FAILED_COUNTER = "failed"
 _TYPES = {cls.__name__: cls for cls in (errors.InvalidArgumentError, errors.InvalidDataError,
-                                        errors.InvalidTableError, errors.RebalanceError)}
+                                        errors.InvalidTableError, errors.JobError, errors.RebalanceError)}
 
 
 def as_data_error(err: errors.RebalanceError, path: str) -> errors.RebalanceError:
@@ -49,7 +49,7 @@ def _order(err: errors.RebalanceError) -> tuple:
 
 
 def to_text(err: errors.RebalanceError) -> str:
-    fields = {k: v for k, v in vars(err).items() if k in ("path", "record", "source", "name", "expected")}
+    fields = {k: v for k, v in vars(err).items() if k in ("path", "record", "source", "name", "expected", "state")}
     return json.dumps({"type": type(err).__name__, "message": str(err), **fields}, sort_keys=True, default=str)
 
 
@@ -60,7 +60,7 @@ def from_text(text: str) -> errors.RebalanceError:
     if cls is errors.RebalanceError:
         return cls(message)
     keys = {"InvalidArgumentError": ("name", "expected"), "InvalidDataError": ("path", "record"),
-            "InvalidTableError": ("source",)}[cls.__name__]
+            "InvalidTableError": ("source",), "JobError": ("state",)}[cls.__name__]
     return cls(message, **{k: data.get(k) for k in keys})
 
 

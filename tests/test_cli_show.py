@@ -89,3 +89,38 @@ def test_console_script_is_installed(table_path):
     script = os.path.join(os.path.dirname(sys.executable), "rebalance")
     result = subprocess.run([script, "show", table_path], capture_output=True, text=True)
     assert result.returncode == 0 and "cat" in result.stdout
+
+
+def test_show_says_a_table_is_a_sample_with_its_keep_rates_and_source(tmp_path, capsys):
+    data = tmp_path / "data.csv"
+    rng = np.random.default_rng(3)
+    labels = rng.choice(["cat", "dog", "eel"], 600, p=[0.8, 0.1, 0.1])
+    data.write_text("id,y\n" + "".join(f"{i},{y}\n" for i, y in enumerate(labels)))
+    assert main(["sample", "--input", str(data), "--format", "csv", "--label", "y", "--max_ratio", "2",
+                 "--seed", "7", "--output", str(tmp_path / "samp"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["show", str(tmp_path / "samp" / "table.json")]) == 0
+    out = capsys.readouterr().out
+    table = WeightTable.load(str(tmp_path / "samp" / "table.json"))
+    rates = ", ".join(f"{name} {rate:.6g}" for name, rate in zip(table.class_names, table.keep_rates(), strict=True))
+    assert f"a SAMPLE (rebalance sample, seed 7) of 600 examples counted from {data}" in out
+    assert f"keep rates: {rates}" in out and "keep rates: cat 0.199187, dog 1, eel 1" in out
+    assert "losses.shift_logits" in out
+    source = WeightTable.load(str(tmp_path / "samp" / "source_table.json"))
+    assert main(["show", str(tmp_path / "samp" / "source_table.json")]) == 0
+    plain = capsys.readouterr().out
+    assert "SAMPLE" not in plain and f"counted from: {data}" in plain and source.num_examples == 600
+
+
+def test_show_says_a_table_is_estimated(tmp_path, capsys):
+    import losses
+
+    train = WeightTable.from_counts({"cat": 500, "dog": 100}, label_key="y")
+    estimated = losses.estimated_table([0.3, 0.7], 2000, method="em", like=train, inputs=["unlabeled.csv"])
+    assert main(["show", estimated.save(str(tmp_path / "est.json"))]) == 0
+    out = capsys.readouterr().out
+    assert ("label 'y'; ESTIMATED, not counted: label shift (em) from 2,000 unlabeled examples of unlabeled.csv"
+            in out)
+    assert f"estimated against the training table {train.provenance['fingerprint']}" in out
+    assert main(["show", train.save(str(tmp_path / "train.json"))]) == 0
+    assert "ESTIMATED" not in capsys.readouterr().out

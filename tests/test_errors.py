@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import builtins
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -49,3 +53,66 @@ def test_errors_keep_their_fields_through_pickling_and_beam_style_rebuilding():
     for clone in (pickle.loads(pickle.dumps(err)), type(err)(err.args[0] + " [while running 'Count']", *err.args[1:])):
         assert isinstance(clone, errors.InvalidDataError) and (clone.path, clone.record) == ("a.parquet", 3)
         assert str(clone).startswith("Invalid value for argument `labels`. Expected UTF-8 text.")
+
+
+# ------------------------------------------ every refusal is a balance.errors class
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+# Raised for what is not a refusal of input: a missing optional dependency, a module's
+# unknown attribute (PEP 562 ``__getattr__``), an abstract method.
+NOT_REFUSALS = {"ImportError", "AttributeError", "NotImplementedError"}
+
+
+def test_library_code_raises_only_the_project_errors():
+    builtin = {name for name, value in vars(builtins).items()
+               if isinstance(value, type) and issubclass(value, BaseException)}
+    found = []
+    for package in ("balance", "losses", "pipelines"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call | ast.Name):
+                    func = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                    name = getattr(func, "id", None)
+                    if name in builtin and name not in NOT_REFUSALS:
+                        found.append(f"{path.relative_to(ROOT)}:{node.lineno} raises {name}")
+    assert not found
+
+
+def test_docs_list_every_error_class():
+    text = (ROOT / "docs" / "errors.md").read_text()
+    classes = [name for name, value in vars(errors).items()
+               if isinstance(value, type) and issubclass(value, errors.RebalanceError)]
+    assert len(classes) >= 5
+    assert [name for name in classes if f"`{name}`" not in text] == []
+
+
+def test_merging_weighted_and_unweighted_counts_is_an_argument_error():
+    from pipelines.counting.combiners import ClassCounts, CountCombineFn  # noqa: PLC0415
+
+    weighted = ClassCounts(weighted=True, ids=np.array([1.5], dtype=object))
+    plain = ClassCounts(weighted=False, ids=np.array([2]))
+    with pytest.raises(errors.InvalidArgumentError, match="all weighted or all unweighted"):
+        CountCombineFn().merge_accumulators([weighted, plain])
+
+
+def test_a_job_that_wrote_no_table_raises_a_job_error(tmp_path):
+    import apache_beam as beam  # noqa: PLC0415
+
+    from pipelines.jobs.runner import raise_reported  # noqa: PLC0415
+
+    with beam.Pipeline() as pipeline:
+        _ = pipeline | beam.Create([1]) | beam.Map(lambda x: x)
+    with pytest.raises(errors.JobError, match="finished without writing a new table to") as raised:
+        raise_reported(pipeline.run(), {}, None, str(tmp_path / "t.json"))
+    assert isinstance(raised.value, ValueError) and raised.value.state is None
+
+
+def test_a_table_that_cannot_be_written_or_read_is_an_argument_error(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(errors.InvalidArgumentError, match=r"`path`. Expected a path where the table can be written"):
+        WeightTable.from_counts([1, 2]).save(str(blocker / "t.json"))
+    table = WeightTable.from_counts([1, 2]).save(str(tmp_path / "t.json"))
+    from pipelines.cli import main  # noqa: PLC0415
+
+    assert main(["merge", table, "--output", str(blocker / "m.json")]) == 1
+    assert "Expected a path where the table can be written" in capsys.readouterr().err

@@ -307,3 +307,89 @@ def test_sample_job_refuses_dask_flags_without_the_dask_runner(data, tmp_path):
         sample_run(["--input", str(data / "tfrecord" / "*"), "--max_ratio", "2", "--dask_workers", "2",
                     "--output", str(tmp_path / "s")])
     assert not (tmp_path / "s").exists()
+
+
+# ----------------------------------------------------------------------- TLS
+@pytest.fixture(scope="module")
+def tls_cluster(tmp_path_factory):
+    """A TLS cluster of one worker, with a generated certificate written to PEM files, as a user's own."""
+    security = distributed.security.Security.temporary()  # a self-signed certificate, its own CA
+    pem = tmp_path_factory.mktemp("pem")
+    (pem / "ca.pem").write_text(security.tls_ca_file)
+    (pem / "client.pem").write_text(security.tls_client_cert)
+    (pem / "client.key").write_text(security.tls_client_key)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, protocol="tls://", security=security) as local:
+        yield local.scheduler_address, pem
+
+
+def tls_flags(pem) -> list[str]:
+    return ["--dask_tls_ca_file", str(pem / "ca.pem"), "--dask_tls_cert", str(pem / "client.pem"),
+            "--dask_tls_key", str(pem / "client.key")]
+
+
+def test_stats_and_sample_on_a_tls_scheduler_with_the_tls_flags(data, tls_cluster, tmp_path):
+    address, pem = tls_cluster
+    assert address.startswith("tls://")
+    table = job(data, "parquet", "parquet-tls", *on_dask(address), *tls_flags(pem))
+    assert table.content_equal(job(data, "parquet", "parquet-direct"))
+    flags = ["--input", str(data / "parquet" / "*"), "--format", "parquet", "--max_ratio", "2", "--seed", "5"]
+    direct = sample_run(flags + ["--output", str(tmp_path / "direct")])
+    on_tls = sample_run(flags + ["--table", str(tmp_path / "direct" / "source_table.json"),
+                                 "--output", str(tmp_path / "tls"), *on_dask(address), *tls_flags(pem)])
+    np.testing.assert_array_equal(on_tls.counts, direct.counts)
+
+
+def test_stats_on_a_tls_scheduler_with_dasks_own_configuration(data, tls_cluster):
+    import dask
+
+    address, pem = tls_cluster
+    with dask.config.set({"distributed.comm.tls.ca-file": str(pem / "ca.pem"),
+                          "distributed.comm.tls.client.cert": str(pem / "client.pem"),
+                          "distributed.comm.tls.client.key": str(pem / "client.key"),
+                          "distributed.comm.require-encryption": True}):
+        table = job(data, "parquet", "parquet-tls-config", *on_dask(address))
+    assert table.content_equal(job(data, "parquet", "parquet-direct"))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--dask_address", "tls://127.0.0.1:1"],
+     r"`dask_address`. Expected a tls:// scheduler with certificates to reach it.*--dask_tls_ca_file"),
+    (["--dask_address", "tcp://127.0.0.1:1", "--dask_tls_ca_file", "ca.pem", "--dask_tls_cert", "c.pem"],
+     r"`dask_tls_ca_file`. Expected no value unless --dask_address is a tls:// address"),
+    (["--dask_tls_ca_file", "ca.pem"], r"`dask_tls_ca_file`. Expected no value without --dask_address"),
+    (["--dask_address", "tls://127.0.0.1:1", "--dask_tls_ca_file", "ca.pem"],
+     r"`dask_tls_cert`. Expected a PEM file with the other --dask_tls_\* flags"),
+    (["--dask_address", "tls://127.0.0.1:1", "--dask_tls_ca_file", "missing.pem", "--dask_tls_cert", "missing.pem"],
+     r"`dask_tls_ca_file`. Expected an existing PEM file. Received: dask_tls_ca_file='missing.pem'"),
+])
+def test_tls_flags_are_checked_before_reading(data, tmp_path, flags, message):
+    with pytest.raises(ValueError, match=message):
+        run(["--input", str(data / "parquet" / "*"), "--format", "parquet", "--output", str(tmp_path / "t.json"),
+             "--runner", "dask", *flags])
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_the_local_cluster_the_command_starts_admits_only_its_own_client():
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines import _dask
+
+    options = PipelineOptions(["--runner", "dask"])
+    with _dask.cluster(_dask.DaskSetup(None, workers=1, threads_per_worker=1), options):
+        address = options.view_as(_dask_options_class()).address
+        assert address.startswith("tls://127.0.0.1:")
+        with pytest.raises((OSError, TypeError)):  # plain TCP: the TLS handshake fails
+            distributed.Client(address.replace("tls://", "tcp://"), timeout=3)
+        with pytest.raises((OSError, TypeError)):  # TLS without the cluster's certificate
+            distributed.Client(address, timeout=3, security=False)
+        with pytest.raises((OSError, AssertionError)):  # another user's own certificates
+            distributed.Client(address, timeout=3, security=distributed.security.Security.temporary())
+        with distributed.Client(address, timeout=30) as client:  # the job's client, as Beam's DaskRunner opens it
+            assert client.submit(sum, [1, 2]).result() == 3
+
+
+def _dask_options_class():
+    from apache_beam.runners.dask.dask_runner import DaskOptions
+
+    return DaskOptions

@@ -22,7 +22,7 @@ import apache_beam as beam
 import numpy as np
 
 from balance.string_counts import StringCounts
-from balance.errors import RebalanceError, invalid_data
+from balance.errors import RebalanceError, invalid, invalid_data
 from pipelines.outcome import first_error
 
 FIXED_POINT_BITS = 64
@@ -130,7 +130,8 @@ def merge_counts(accumulators: Iterable[ClassCounts]) -> ClassCounts:
             merged.names.add(_names(acc))
             continue
         if acc.weighted != merged.weighted:
-            raise TypeError("Cannot merge weighted and unweighted class counts")
+            raise invalid("accumulators", "class counts that are all weighted or all unweighted",
+                          "weighted and unweighted counts", hint="Count every shard with the same weight option")
         merged.ids = _add_vectors(merged.ids, acc.ids)
         merged.names.add(_names(acc))
         merged.examples += acc.examples

@@ -17,7 +17,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from apache_beam.runners.runner import PipelineState
 
 from balance import fileio
-from balance.errors import RebalanceError
+from balance.errors import JobError, RebalanceError
 from pipelines.outcome import FAILED_COUNTER, METRICS_NAMESPACE, job_failure
 from pipelines.jobs import dask as dask_setup
 from pipelines.progress import Progress
@@ -43,10 +43,10 @@ def raise_reported(result, counters: dict[str, int], previous: bytes | None, out
     if failure is not None:
         raise failure
     if counters.get(FAILED_COUNTER):
-        raise RuntimeError("The class-statistics job failed on a worker and this runner does not report "
-                           "its error; see the worker log")
+        raise JobError("The class-statistics job failed on a worker and this runner does not report "
+                       "its error; see the worker log")
     if not fileio.exists(output) or (not counters and previous == fileio.read_bytes(output)):
-        raise RuntimeError(f"The class-statistics job finished without writing a new table to {output!r}")
+        raise JobError(f"The class-statistics job finished without writing a new table to {output!r}")
 
 
 def reports_metrics(options: PipelineOptions) -> bool:
@@ -98,8 +98,8 @@ def run_pipeline(options: PipelineOptions, progress: Progress, shards: int, atta
     returns Beam's result.
 
     Raises:
-      The job's own error (see ``job_error``), or RuntimeError if the runner
-      ended the job in another state than DONE.
+      The job's own error (see ``job_error``), or ``balance.errors.JobError``
+      if the runner ended the job in another state than DONE.
     """
     with progress.watch(shards):
         pipeline = beam.Pipeline(runner=local_runner(options), options=options)
@@ -113,7 +113,7 @@ def run_pipeline(options: PipelineOptions, progress: Progress, shards: int, atta
         finally:
             dask_setup.close_client(result)
     if state not in (PipelineState.DONE, None):
-        raise RuntimeError(f"The job ended in state {state}")
+        raise JobError(f"The job ended in state {state}; nothing was published", state=str(state))
     return result
 
 

@@ -23,13 +23,12 @@ order or worker count changes which records are kept.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from typing import Any
 
 import numpy as np
 
-from balance import fileio
+from balance import fileio, jsonfile
 from balance.errors import invalid
 from balance.table import WeightTable
 from balance.targets import resolve_target
@@ -127,8 +126,8 @@ def load_target(path: str, table: WeightTable) -> Any:
     if not fileio.exists(path):
         raise invalid("target", "'uniform', 'sqrt' or an existing JSON file of shares", path)
     try:
-        data = json.loads(fileio.read_bytes(path).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
+        data = jsonfile.read_json(path, what="target file")
+    except ValueError as err:
         raise invalid("target", "a JSON file of shares", path, hint=f"Not valid JSON: {err}") from None
     if isinstance(data, dict):
         data = {int(k) if isinstance(k, str) and k.isdigit() and not table.class_names else k: v

@@ -25,6 +25,8 @@ _LAZY = {
     "attach_sample_weights": "balance.sample_weights",
     "sample_weight_fn": "balance.sample_weights",
     "sample_per_class": "balance.per_class",
+    "rebalance_for_worker": "balance.workers",
+    "worker_steps_per_epoch": "balance.workers",
 }
 
 

@@ -27,6 +27,8 @@ _LAZY = {
     "sample_per_class": "balance.per_class",
     "rebalance_for_worker": "balance.workers",
     "worker_steps_per_epoch": "balance.workers",
+    "pk_batches": "balance.class_batches",
+    "rare_class_batches": "balance.class_batches",
 }
 
 
@@ -57,12 +59,16 @@ __all__ = [
     "merge_tables",
     "model_recall",
     "per_class_recall",
+    "pk_batches",
     "plot_recall_by_frequency",
+    "rare_class_batches",
     "rebalance",
+    "rebalance_for_worker",
     "resample",
     "resolve_target",
     "sample_per_class",
     "sample_weight_fn",
     "sampling_plan",
     "to_keras_class_weight",
+    "worker_steps_per_epoch",
 ]

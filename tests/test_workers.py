@@ -91,3 +91,49 @@ def test_two_workers_draw_the_target_mix_together(tmp_path):
     rng = np.random.default_rng(0)
     y = rng.choice(4, size=40_000, p=[0.7, 0.2, 0.07, 0.03])
     np.testing.assert_array_equal(y[np.concatenate([a0["ids"], a1["ids"]])], labels)
+
+
+SHARD_MIXES = ([0.85, 0.1, 0.04, 0.01], [0.4, 0.3, 0.2, 0.1])
+
+
+def union_of_shards(per_shard_tables: bool, n: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+    """One epoch of two input pipelines whose shards have different mixes, as the
+    strategy would run them; returns the union's (labels, weights)."""
+    rng = np.random.default_rng(3)
+    shards = [rng.choice(4, size=n, p=mix) for mix in SHARD_MIXES]
+    global_table = WeightTable.from_labels(np.concatenate(shards))
+    tables = [WeightTable.from_labels(y) for y in shards] if per_shard_tables else global_table
+    steps = balance.worker_steps_per_epoch(tables, 256)
+    labels, weights = [], []
+    for index, y in enumerate(shards):
+        ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=index, num_replicas_in_sync=2)
+        ds = tf.data.Dataset.from_tensor_slices((np.zeros((n, 1), "float32"), y))
+        out = balance.rebalance_for_worker(ctx, ds, tables, global_batch_size=256, seed=1, shard=False)
+        for _, yb, wb in out.take(steps):
+            labels.append(yb.numpy())
+            weights.append(wb.numpy())
+    return np.concatenate(labels), np.concatenate(weights)
+
+
+def test_shards_with_different_mixes_need_a_table_each():
+    per_shard = weighted_mix(*union_of_shards(per_shard_tables=True), 4)
+    assert np.abs(per_shard - 0.25).sum() < 0.02
+    # The global table over-weights the shard that yields fewer examples per pass.
+    shared = weighted_mix(*union_of_shards(per_shard_tables=False), 4)
+    assert np.abs(shared - 0.25).sum() > 0.05
+
+
+def test_worker_arguments_are_checked():
+    ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=0, num_replicas_in_sync=2)
+    table = WeightTable.from_counts([10, 5])
+    ds = tf.data.Dataset.from_tensor_slices((np.zeros((15, 1), "float32"), np.repeat([0, 1], [10, 5])))
+    with pytest.raises(ValueError, match="one WeightTable per input pipeline"):
+        balance.rebalance_for_worker(ctx, ds, [table], global_batch_size=8, seed=0)
+    with pytest.raises(ValueError, match="`batch_size`"):
+        balance.rebalance_for_worker(ctx, ds, table, global_batch_size=8, seed=0, batch_size=4)
+    with pytest.raises(ValueError, match="`input_context`"):
+        balance.rebalance_for_worker(None, ds, table, global_batch_size=8, seed=0)
+    with pytest.raises(ValueError, match="`global_batch_size`"):
+        balance.worker_steps_per_epoch(table, 0)
+    assert balance.worker_steps_per_epoch([table, table], 8) == 4  # 30 examples over both shards
+    assert balance.workers.pipeline_seed(0, 0) != balance.workers.pipeline_seed(0, 1)

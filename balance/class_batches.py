@@ -259,8 +259,7 @@ def _rare_stream(dataset, table, *, batch_size, rarest, min_per_batch, buffer_pe
         read += tf.cast(size, tf.int64)
         n = tf.where(ready, size // rest, 0)
         picks = buffers.draw(bufs, seen, all_rows[:n], m, seed_pair)
-        ordered = tf.nest.map_structure(
-            lambda t: tf.reshape(t[: n * rest], tf.concat([[n, rest], tf.shape(t)[1:]], 0)), block)
+        ordered = tf.nest.map_structure(lambda t: tf.reshape(t[: n * rest], [n, rest, *t.shape[1:]]), block)
         batch = tf.nest.map_structure(lambda r, o: tf.concat([r, o], axis=1), picks, ordered)
         return (bufs, seen, read), (batch, tf.fill([n], read))
 
@@ -350,7 +349,7 @@ class _Buffers:
         keys = tf.random.stateless_uniform(tf.stack([n, r, self.slots]), seed_pair)
         keys = tf.where(tf.range(self.slots, dtype=tf.int64) < held, keys, -1.0)
         slot = tf.math.top_k(keys, per_row).indices  # [n, r, per_row]
-        flat = tf.reshape(rows[..., None] * self.slots + slot, [n, -1])
+        flat = tf.reshape(rows[..., None] * self.slots + slot, [n, rows.shape[1] * per_row])
         parts = [tf.gather(buf, flat) for buf in bufs]
         return tf.nest.pack_sequence_as(self.dataset.element_spec, parts)
 

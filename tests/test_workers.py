@@ -20,6 +20,7 @@ import tensorflow as tf
 
 import balance
 from balance import WeightTable
+from balance.workers import pipeline_seed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 150  # seconds for both workers; a hung collective op fails the test
@@ -136,4 +137,4 @@ def test_worker_arguments_are_checked():
     with pytest.raises(ValueError, match="`global_batch_size`"):
         balance.worker_steps_per_epoch(table, 0)
     assert balance.worker_steps_per_epoch([table, table], 8) == 4  # 30 examples over both shards
-    assert balance.workers.pipeline_seed(0, 0) != balance.workers.pipeline_seed(0, 1)
+    assert pipeline_seed(0, 0) != pipeline_seed(0, 1) and pipeline_seed(None, 1) is None

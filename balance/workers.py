@@ -78,7 +78,8 @@ def rebalance_for_worker(
         each shard), indexed by ``input_pipeline_id``.
       global_batch_size: examples per step over all replicas.
       seed: the base seed (None: nondeterministic); each pipeline uses
-        ``pipeline_seed(seed, input_pipeline_id)``.
+        ``pipeline_seed(seed, input_pipeline_id)``. Unused with
+        ``method="weight"``, which draws nothing.
       shard: whether to take every ``num_input_pipelines``-th element here.
       **options: passed to ``balance.rebalance`` (``method``, ``target``,
         ``sampling_strength``, ``label``, ...).
@@ -103,7 +104,9 @@ def rebalance_for_worker(
     per_replica = input_context.get_per_replica_batch_size(_positive("global_batch_size", global_batch_size))
     if shard:
         dataset = dataset.shard(count, index)
-    return rebalance(dataset.repeat(), own_table, batch_size=per_replica, seed=pipeline_seed(seed, index), **options)
+    if options.get("method") != "weight":  # weights alone draw nothing, so they take no seed
+        options["seed"] = pipeline_seed(seed, index)
+    return rebalance(dataset.repeat(), own_table, batch_size=per_replica, **options)
 
 
 def worker_steps_per_epoch(table: Tables, global_batch_size: int, **plan_options: Any) -> int:

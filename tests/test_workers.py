@@ -137,4 +137,6 @@ def test_worker_arguments_are_checked():
     with pytest.raises(ValueError, match="`global_batch_size`"):
         balance.worker_steps_per_epoch(table, 0)
     assert balance.worker_steps_per_epoch([table, table], 8) == 4  # 30 examples over both shards
+    _, yb, wb = next(iter(balance.rebalance_for_worker(ctx, ds, table, global_batch_size=8, seed=0, method="weight")))
+    assert yb.shape == wb.shape == (4,)
     assert pipeline_seed(0, 0) != pipeline_seed(0, 1) and pipeline_seed(None, 1) is None

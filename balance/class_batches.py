@@ -354,7 +354,11 @@ class _Buffers:
         return tf.nest.pack_sequence_as(self.dataset.element_spec, parts)
 
     def run(self, step: Callable, *, extra_state: tuple, seed: int | None, block: int) -> tf.data.Dataset:
-        blocks = self.dataset.rebatch(block) if self.labels.batched else self.dataset.batch(block)
+        if self.labels.batched:
+            blocks = self.dataset.rebatch(block)
+        else:
+            blocks = self.dataset.batch(block, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        blocks = blocks.prefetch(1)  # assemble the next block while the scan works on this one
         seeds = tf.data.Dataset.random(seed=seed).batch(2)
         state = (self.empty(), tf.zeros([self.rows], tf.int64), *extra_state)
         return tf.data.Dataset.zip((blocks, seeds)).scan(state, step).unbatch()

@@ -26,11 +26,11 @@ emits nothing until every rare class has ``min_per_batch`` examples; the
 examples read meanwhile only fill the buffers. Feed ``dataset.repeat()`` so
 this happens once, at the start, and not at every epoch.
 
-Cost. Per block of examples: one sort of the block's class ids and one
-scatter into the buffers. Per batch of ``pk_batches``: one random order of
-the classes and a cumulative sum over them (systematic sampling, which gives
-exact inclusion probabilities), O(C log C) for C classes; then O(P ·
-buffer_per_class) to pick slots and one gather of P · K examples.
+Cost. Per block of examples: one sort of the block's class ids, one scatter
+into the buffers and, for ``pk_batches``, one random order of the C classes
+(systematic sampling, which gives exact inclusion probabilities). Per batch:
+a search of P points among the C classes (O(P log C)), O(P ·
+buffer_per_class) to pick slots, and one gather of P · K examples.
 ``rare_class_batches`` does no per-batch work that depends on C.
 Memory: ``num_classes · buffer_per_class`` examples (``rarest ·
 buffer_per_class`` for ``rare_class_batches``), see ``buffer_bytes``.
@@ -288,18 +288,21 @@ def _labels(dataset: tf.data.Dataset, table: WeightTable, label: Label) -> Label
 def _systematic_draw(pi: tf.Tensor, count: tf.Tensor, per_batch: int, order_seed, offset_seed) -> tf.Tensor:
     """``count`` batches of ``per_batch`` distinct classes, class c in a batch with probability pi_c.
 
-    Systematic sampling over a fresh random order of the classes: points u,
-    u + 1, ... on the cumulative sum of pi, one class per point. No library
-    draws a fixed-size sample with given inclusion probabilities, hence by hand.
+    Systematic sampling: the classes in a random order (one per call, i.e.
+    per block) lay their pi_c end to end on [0, per_batch); a batch takes the
+    classes under the points u, u + 1, ..., u + per_batch - 1 (u uniform, one
+    per batch). As pi_c <= 1, no class is hit twice. The sort is once per
+    block; per batch it is a search of per_batch points, O(P log C). No
+    library draws a fixed-size sample with given inclusion probabilities,
+    hence by hand.
     """
-    num = tf.shape(pi)[0]
-    order = tf.argsort(tf.random.stateless_uniform([count, num], order_seed), axis=1)
-    share = tf.gather(pi, order)
-    cum = tf.cumsum(share, axis=1)
+    order = tf.argsort(tf.random.stateless_uniform(tf.shape(pi), order_seed))
+    cum = tf.cumsum(tf.gather(pi, order))
+    cum = cum * (per_batch / cum[-1])  # exactly per_batch at the end, whatever the rounding
     u = tf.random.stateless_uniform([count, 1], offset_seed, dtype=tf.float64)
-    hit = tf.floor(cum - u) - tf.floor(cum - share - u)  # 1 where a point falls in the class's interval
-    top = tf.math.top_k(hit, per_batch).indices
-    return tf.gather(order, top, batch_dims=1)
+    points = u + tf.range(per_batch, dtype=tf.float64)[None]
+    hit = tf.reshape(tf.searchsorted(cum[None], tf.reshape(points, [1, -1]), side="right"), [count, per_batch])
+    return tf.gather(order, tf.minimum(hit, tf.size(cum) - 1))
 
 
 class _Buffers:

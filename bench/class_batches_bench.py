@@ -15,9 +15,11 @@ untimed ones, on a fresh iterator per pass; passes interleave the variants,
 median of ``--repeats``. Also reported: the class buffers' memory, the share
 of P x K batches that waited for a class in the first ``--warmup +
 --batches`` batches, the input read before the first rare-class batch, and
-the classes per batch (composition check).
+the classes per batch (composition check), and the time to draw one
+batch's classes at 100, 1,000 and 10,000 classes.
 
 Usage:
+  python bench/class_batches_bench.py --only_draw_cost          # the per-batch class draw alone
   python bench/class_batches_bench.py                          # 1M examples, 1,000 classes
   python bench/class_batches_bench.py --examples 200000 --imbalance 100 --repeats 1   # quick
 """
@@ -37,7 +39,7 @@ import tensorflow as tf
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import balance  # noqa: E402
-from balance.class_batches import _pk_stream, _rare_stream, buffer_bytes  # noqa: E402
+from balance.class_batches import _pk_stream, _rare_stream, _systematic_draw, buffer_bytes  # noqa: E402
 from tfdata_bench import images, make_arrays, parsed, write_tfrecords  # noqa: E402
 
 BATCH, P, K, RAREST, M, SHUFFLE = 256, 64, 4, 10, 2, 10_000
@@ -91,6 +93,21 @@ def check_composition(ds, rare_ids, batches: int = 50):
     return min(w[0] for w in worst), max(w[0] for w in worst), min(w[1] for w in worst)
 
 
+def draw_cost(classes: int, batches: int = 16, rounds: int = 200) -> float:
+    """Microseconds per batch to draw P classes of ``classes`` (one block's draws per call)."""
+    pi = tf.constant(np.full(classes, P / classes))
+    draw = tf.function(lambda s: _systematic_draw(pi, tf.constant(batches), P, s, s + 1))
+    seed = tf.constant([1, 2], tf.int64)
+    draw(seed)
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(rounds):
+            draw(seed)
+        times.append((time.perf_counter() - start) / (rounds * batches) * 1e6)
+    return statistics.median(times)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--examples", type=int, default=1_000_000)
@@ -101,7 +118,12 @@ def main(argv=None) -> int:
     parser.add_argument("--batches", type=int, default=1000, help="timed batches per pass")
     parser.add_argument("--shapes", default="A,D")
     parser.add_argument("--data_dir", default=None)
+    parser.add_argument("--only_draw_cost", action="store_true", help="just the per-batch class draw")
     args = parser.parse_args(argv)
+    print("per-batch class draw (P=64, 16 batches per call): " + ", ".join(
+        f"{c:,} classes {draw_cost(c):.1f} us" for c in (100, 1000, 10_000)))
+    if args.only_draw_cost:
+        return 0
 
     x, labels = make_arrays(args.examples, args.classes, args.imbalance)
     table = balance.WeightTable.from_labels(labels, num_classes=args.classes)

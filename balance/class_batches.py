@@ -5,9 +5,9 @@
   classes of a batch are drawn so that class c is in a batch with
   probability ``P · q_c`` (q the target mix; capped at 1, the rest spread
   over the other classes), so the examples' class mix is q in expectation.
-* ``rare_class_batches``: batches of ``batch_size`` from the input stream in
-  order, each topped up with ``min_per_batch`` examples of each of the
-  ``rarest`` rarest classes (by the table's counts).
+* ``rare_class_batches``: batches of ``batch_size`` from the input stream
+  (shuffled within blocks), each topped up with ``min_per_batch`` examples
+  of each of the ``rarest`` rarest classes (by the table's counts).
 
 Both read the input once, in blocks, and keep a bounded buffer per class:
 the last ``buffer_per_class`` examples of each class seen (a ring). The
@@ -116,9 +116,10 @@ def rare_class_batches(
     """Batches with at least ``min_per_batch`` examples of each of the ``rarest`` rarest classes.
 
     Each batch is ``rarest · min_per_batch`` examples drawn from the rare
-    classes' buffers (first, grouped by class), then the next ``batch_size -
-    rarest · min_per_batch`` examples of the input in order (shuffle or
-    rebalance the input first). The rare classes' share of training rises
+    classes' buffers (first, grouped by class), then ``batch_size - rarest ·
+    min_per_batch`` examples of the input: every input example once, in
+    random order within blocks of ``block_size`` (as ``rebalance`` shuffles
+    within its mixing window; its output can be the input here). The rare classes' share of training rises
     accordingly: class r's expected share is ``(m + rest · p_r) / batch_size``.
 
     Args:
@@ -257,8 +258,11 @@ def _rare_stream(dataset, table, *, batch_size, rarest, min_per_batch, buffer_pe
         ready = tf.reduce_all(seen >= m)
         size = tf.shape(tf.nest.flatten(block)[0])[0]
         read += tf.cast(size, tf.int64)
+        seeds = tf.random.experimental.stateless_split(seed_pair, 2)
+        shuffled = tf.argsort(tf.random.stateless_uniform([size], seeds[0]))  # shuffle within the block
+        block = tf.nest.map_structure(lambda t: tf.gather(t, shuffled), block)
         n = tf.where(ready, size // rest, 0)
-        picks = buffers.draw(bufs, seen, all_rows[:n], m, seed_pair)
+        picks = buffers.draw(bufs, seen, all_rows[:n], m, seeds[1])
         ordered = tf.nest.map_structure(lambda t: tf.reshape(t[: n * rest], [n, rest, *t.shape[1:]]), block)
         batch = tf.nest.map_structure(lambda r, o: tf.concat([r, o], axis=1), picks, ordered)
         return (bufs, seen, read), (batch, tf.fill([n], read))

@@ -57,7 +57,7 @@ def main(argv=None):
 
     plain = ds.shuffle(10_000, seed=0).repeat().batch(BATCH)
     pk = balance.pk_batches(ds.repeat(), table, classes_per_batch=P, examples_per_class=K, seed=0)
-    with_rare = balance.rare_class_batches(ds.shuffle(10_000, seed=0).repeat(), table, batch_size=BATCH,
+    with_rare = balance.rare_class_batches(ds.repeat(), table, batch_size=BATCH,
                                            rarest=RAREST, min_per_batch=M, seed=0)
 
     def stats(stream):

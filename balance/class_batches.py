@@ -203,12 +203,16 @@ def _pk_stream(dataset, table, *, classes_per_batch, examples_per_class, target,
     buffers = _Buffers(dataset, labels, rows=num_classes, slots=slots, row_of=None)
     batches_per_block = max(1, round(block_size / (p * k)))
     queue = tf.zeros([max_waiting, p], tf.int32)
+    check = _stall_check(table, wanted, k)
 
     def step(state, block_and_seed):
-        bufs, seen, waiting, n_waiting = state
+        bufs, seen, waiting, n_waiting, read = state
         block, seed_pair = block_and_seed
         seeds = tf.random.experimental.stateless_split(seed_pair, 3)
         bufs, seen = buffers.insert(bufs, seen, block)
+        read += tf.cast(tf.shape(tf.nest.flatten(block)[0])[0], tf.int64)
+        with tf.control_dependencies([check(seen, read)]):
+            seen = tf.identity(seen)
         fresh = tf.minimum(batches_per_block, max_waiting - n_waiting)
         drawn = _systematic_draw(pi, fresh, p, seeds[0], seeds[1])
         plans = tf.concat([waiting[:n_waiting], drawn], axis=0)
@@ -220,9 +224,10 @@ def _pk_stream(dataset, table, *, classes_per_batch, examples_per_class, target,
         n_still = tf.shape(still)[0]
         waiting = tf.concat([still, tf.zeros([max_waiting - n_still, p], tf.int32)], axis=0)
         batch = buffers.draw(bufs, seen, emit, k, seeds[2])
-        return (bufs, seen, waiting, n_still), (batch, waited)
+        return (bufs, seen, waiting, n_still, read), (batch, waited)
 
-    return buffers.run(step, extra_state=(queue, tf.constant(0)), seed=seed, block=batches_per_block * p * k)
+    return buffers.run(step, extra_state=(queue, tf.constant(0), tf.constant(0, tf.int64)), seed=seed,
+                       block=batches_per_block * p * k)
 
 
 def _rare_stream(dataset, table, *, batch_size, rarest, min_per_batch, buffer_per_class, seed, label,
@@ -250,6 +255,7 @@ def _rare_stream(dataset, table, *, batch_size, rarest, min_per_batch, buffer_pe
     rest = b - c * m
     per_block = max(1, round(block_size / rest))
     all_rows = tf.tile(tf.range(c, dtype=tf.int32)[None], [per_block, 1])
+    check = _stall_check(table, rare, m, rows=np.arange(c))
 
     def step(state, block_and_seed):
         bufs, seen, read = state
@@ -258,6 +264,8 @@ def _rare_stream(dataset, table, *, batch_size, rarest, min_per_batch, buffer_pe
         ready = tf.reduce_all(seen >= m)
         size = tf.shape(tf.nest.flatten(block)[0])[0]
         read += tf.cast(size, tf.int64)
+        with tf.control_dependencies([check(seen, read)]):
+            ready = tf.identity(ready)
         seeds = tf.random.experimental.stateless_split(seed_pair, 2)
         shuffled = tf.argsort(tf.random.stateless_uniform([size], seeds[0]))  # shuffle within the block
         block = tf.nest.map_structure(lambda t: tf.gather(t, shuffled), block)
@@ -278,6 +286,25 @@ def _buffer_size(buffer_per_class: int | None, need: int, what: str) -> int:
     if buffer_per_class < need:
         raise invalid("buffer_per_class", f"at least {what} ({need})", buffer_per_class)
     return int(buffer_per_class)
+
+
+def _stall_check(table: WeightTable, classes: np.ndarray, need: int, rows: np.ndarray | None = None):
+    """An assertion for ``(seen, read)``: after two passes' worth of input, every class in
+    ``classes`` has ``need`` examples, else the stream would wait forever for them."""
+    limit = tf.constant(2 * int(table.num_examples), tf.int64)
+    ids = tf.constant(classes, tf.int32)
+    rows = ids if rows is None else tf.constant(rows, tf.int32)
+
+    def check(seen: tf.Tensor, read: tf.Tensor) -> tf.Operation:
+        missing = tf.boolean_mask(ids, tf.gather(seen, rows) < need)
+        return tf.debugging.Assert(
+            (read <= limit) | (tf.size(missing) == 0),
+            [f"Invalid value for argument `dataset`. Expected at least {need} examples of every class the "
+             f"batches need (the table has them). Received fewer after reading two passes "
+             f"({2 * int(table.num_examples)} examples) of the input; the classes (first few follow). Does the "
+             "input match the table (a shard needs its own table)?", missing[:8]], summarize=8)
+
+    return check
 
 
 def _labels(dataset: tf.data.Dataset, table: WeightTable, label: Label) -> Labels:

@@ -141,6 +141,18 @@ def test_rare_arguments_are_checked(kwargs, match):
         balance.rare_class_batches(ds, WeightTable.from_labels(y), **kwargs)
 
 
+def test_a_class_the_input_lacks_stops_the_stream_instead_of_waiting_forever():
+    x, y = data()
+    table = WeightTable.from_labels(y)
+    keep = y != 9  # the table has class 9, the input does not
+    ds = tf.data.Dataset.from_tensor_slices((x[keep], y[keep])).repeat()
+    for out in (balance.pk_batches(ds, table, classes_per_batch=10, examples_per_class=2, seed=0),
+                balance.rare_class_batches(ds, table, batch_size=32, rarest=2, min_per_batch=2, seed=0)):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="at least 2 examples of every class"):
+            for _ in out.take(10):
+                pass
+
+
 def test_multilabel_and_variable_shapes_are_refused():
     table = WeightTable.from_labels(np.eye(3, dtype="float32")[[0, 1, 2, 0]], task="multilabel")
     ds = tf.data.Dataset.from_tensor_slices((np.zeros((4, 1), "float32"), np.eye(3, dtype="float32")[[0, 1, 2, 0]]))

@@ -21,6 +21,10 @@ _LAZY = {
     "attach_sample_weights": "balance.sample_weights",
     "sample_weight_fn": "balance.sample_weights",
     "sample_per_class": "balance.per_class",
+    "rebalance_for_worker": "balance.workers",
+    "worker_steps_per_epoch": "balance.workers",
+    "pk_batches": "balance.class_batches",
+    "rare_class_batches": "balance.class_batches",
 }
 
 
@@ -47,11 +51,15 @@ __all__ = [
     "load_tables",
     "model_recall",
     "per_class_recall",
+    "pk_batches",
     "plot_recall_by_frequency",
+    "rare_class_batches",
     "rebalance",
+    "rebalance_for_worker",
     "resample",
     "resolve_target",
     "sample_per_class",
     "sample_weight_fn",
     "sampling_plan",
+    "worker_steps_per_epoch",
 ]

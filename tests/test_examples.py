@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -60,6 +61,16 @@ def check_downsample_and_correct(r):
     assert r["corrected_log_loss"] < r["raw_log_loss"]
 
 
+def check_class_batches(r):
+    plain, pk, rare = r["plain"], r["pk_batches"], r["rare_class_batches"]
+    key = "rarer classes' examples with a positive"
+    assert pk[key] == 1.0 and plain[key] < 0.2  # K = 4: every anchor has 3 positives
+    assert pk["classes per batch (min, max)"] == [16, 16]
+    assert pk["L1 of the class mix to uniform"] < plain["L1 of the class mix to uniform"] - 0.5
+    assert rare["batches holding every rare class"] == 1.0 and plain["batches holding every rare class"] < 0.1
+    assert np.isfinite(r["fit loss"])
+
+
 CHECKS = {name[len("check_"):]: fn for name, fn in globals().items() if name.startswith("check_")}
 # Examples whose claims are checked in a test file of their own.
 CHECKED_ELSEWHERE = {"label_shift": "test_examples_label_shift.py", "multi_output_weights": "test_examples_multi_output.py"}
@@ -77,3 +88,4 @@ def test_every_example_is_checked():
 @pytest.mark.parametrize("name", sorted(CHECKS))
 def test_example_shows_its_claim(name):
     CHECKS[name](run_example(name))
+

@@ -88,7 +88,7 @@ def rebalance(
       table: the data's counts; for a model with several outputs, one table
         per output, keyed like the labels (``{"a": table_a, "b": table_b}``
         for ``(x, {"a": y_a, "b": y_b})`` elements or dicts holding the label
-        keys; a tuple of tables for tuple labels). See ``balance._heads``.
+        keys; a tuple of tables for tuple labels). See the module docstring.
       method: ``"resample"``, ``"weight"`` or ``"both"`` (default).
       target: the class mix training should see; see
         ``balance.targets.resolve_target``. Default ``"uniform"``. With

@@ -82,18 +82,26 @@ def build_stream(
     batch_size: int | None,
     options: SamplerOptions | None = None,
     keep_elements: bool = False,
+    read_rates: Callable[[], Sequence[HeadRates]] | None = None,
 ) -> tf.data.Dataset:
     """Resamples and weights ``dataset`` by ``rates`` (one per head) and cuts it.
 
     The output is ``(x, y, sample_weight)`` when a head has weights, ``(x, y)``
     (or ``(x, y, w)``) otherwise; ``keep_elements`` keeps the input's
     elements as they are instead (resampling only).
+
+    ``rates`` fixes which heads sample and which are weighted. Their values
+    come from ``read_rates()``, called once per block (or batch) inside the
+    pipeline: by default ``rates`` themselves, constants; rates held in a
+    ``tf.Variable`` (``balance.live``) are read as the stream runs, one
+    consistent snapshot per block, so sampling and weights always agree.
     """
     if batch_size is not None:
         positive_int("batch_size", batch_size)
     options = options or SamplerOptions()
+    read = read_rates or (lambda: rates)
     factor_of = _factor_fn(heads, rates)
-    finish = (lambda element: element) if keep_elements else _finisher(heads, rates)
+    finish = (lambda element, _: element) if keep_elements else _finisher(heads, rates)
     if heads.batched is None:
         if factor_of is not None:
             raise invalid("label", "labels with one class per example, unbatched or batched, for resampling",
@@ -102,7 +110,8 @@ def build_stream(
         if batch_size is not None:
             raise invalid("batch_size", "None for dense labels (batch the input yourself)", batch_size,
                           hint="Tokens and pixel maps may differ in shape between examples")
-        return dataset.map(lambda *e: finish(unpack(e)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return dataset.map(lambda *e: finish(unpack(e), read()), num_parallel_calls=tf.data.AUTOTUNE,
+                           deterministic=True)
     batched = heads.batched
     block = even_block_size(options.mixing_window, heads.first.table.num_examples)
 
@@ -111,15 +120,20 @@ def build_stream(
             ds = dataset if batch_size is None else dataset.rebatch(batch_size)
         else:
             ds = dataset.batch(batch_size or block)
-        out = ds.map(lambda *e: finish(unpack(e)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        out = ds.map(lambda *e: finish(unpack(e), read()), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return out if batched or batch_size else out.unbatch()
 
     out_batch = batch_size or (_static_batch(heads.first.spec) if batched else None)
     resample_block = _block_sampler(factor_of)
+
+    def resample_and_finish(block: Any, seed_pair: tf.Tensor) -> Any:
+        current = read()
+        return finish(resample_block(block, seed_pair, current), current)
+
     blocks = dataset.rebatch(block) if batched else dataset.batch(block)
     seeds = tf.data.Dataset.random(seed=options.seed, rerandomize_each_iteration=options.redraw_each_epoch).batch(2)
     out = tf.data.Dataset.zip((blocks, seeds)).map(
-        lambda b, s: finish(resample_block(b, s)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        resample_and_finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     ).prefetch(1)  # overlap the next block's gathers with cutting this one
     return out.rebatch(out_batch) if out_batch else out.unbatch()
 
@@ -173,28 +187,26 @@ def _tensor(values: Any) -> Any:
     return tf.constant(np.asarray(values, np.float32))
 
 
-def _factor_fn(heads: Heads, rates: Sequence[HeadRates]) -> Callable[[Any], tf.Tensor] | None:
-    """Block -> each example's factor (the max over the heads that drive the sampler); None: no sampling."""
-    lookups = [(i, factor_lookup(h.labels, r.factors))
-               for i, (h, r) in enumerate(zip(heads.heads, rates, strict=True)) if r.factors is not None]
-    if not lookups:
+def _factor_fn(heads: Heads, rates: Sequence[HeadRates]) -> Callable[[Any, Sequence[HeadRates]], tf.Tensor] | None:
+    """(block, rates) -> each example's factor (the max over the heads that drive the sampler); None: no sampling."""
+    sampled = [i for i, r in enumerate(rates) if r.factors is not None]
+    if not sampled:
         return None
 
-    def factor_of(block: Any) -> tf.Tensor:
+    def factor_of(block: Any, current: Sequence[HeadRates]) -> tf.Tensor:
         ys = heads.labels_of(block)
-        factors = [lookup(ys[i]) for i, lookup in lookups]
+        factors = [factor_lookup(heads.heads[i].labels, current[i].factors)(ys[i]) for i in sampled]
         return tf.reduce_max(tf.stack(factors), axis=0) if len(factors) > 1 else factors[0]
 
     return factor_of
 
 
-def _finisher(heads: Heads, rates: Sequence[HeadRates]) -> Callable[[Any], tuple[Any, ...]]:
-    """Element (or block) -> ``(x, y, sample_weight)``, or ``(x, y[, w])`` when no head has weights."""
-    lookups = [None if r.weights is None else weight_lookup(h.labels, r.weights)
-               for h, r in zip(heads.heads, rates, strict=True)]
-    weighted = any(lookup is not None for lookup in lookups)
+def _finisher(heads: Heads, rates: Sequence[HeadRates]) -> Callable[[Any, Sequence[HeadRates]], tuple[Any, ...]]:
+    """(element or block, rates) -> ``(x, y, sample_weight)``, or ``(x, y[, w])`` when no head has weights."""
+    weighted_heads = [r.weights is not None for r in rates]
+    weighted = any(weighted_heads)
 
-    def finish(element: Any) -> tuple[Any, ...]:
+    def finish(element: Any, current: Sequence[HeadRates]) -> tuple[Any, ...]:
         x, labels, existing = heads.split(element)
         if not weighted:
             return (x, labels) if existing is None else (x, labels, existing)
@@ -202,8 +214,9 @@ def _finisher(heads: Heads, rates: Sequence[HeadRates]) -> Callable[[Any], tuple
         per_head = isinstance(existing, (Mapping, tuple, list)) and heads.several
         olds = heads.unpack(existing) if per_head else [existing] * len(ys)
         weights = []
-        for lookup, y, old in zip(lookups, ys, olds, strict=True):
-            weight = lookup(y) if lookup is not None else tf.ones(tf.shape(y)[:1], tf.float32)
+        for head, has_weights, now, y, old in zip(heads.heads, weighted_heads, current, ys, olds, strict=True):
+            weight = (weight_lookup(head.labels, now.weights)(y) if has_weights
+                      else tf.ones(tf.shape(y)[:1], tf.float32))
             weights.append(weight if old is None else _times(weight, old))
         return x, labels, heads.pack(weights)
 
@@ -219,9 +232,9 @@ def _times(weight: tf.Tensor, existing: tf.Tensor) -> tf.Tensor:
 
 
 # ------------------------------------------------------------------ sampler
-def _block_sampler(factor_of: Callable[[Any], tf.Tensor]) -> Callable[[Any, tf.Tensor], Any]:
-    def resample_block(block: Any, seed_pair: tf.Tensor) -> Any:
-        r = factor_of(block)
+def _block_sampler(factor_of: Callable[[Any, Sequence[HeadRates]], tf.Tensor]) -> Callable[..., Any]:
+    def resample_block(block: Any, seed_pair: tf.Tensor, current: Sequence[HeadRates]) -> Any:
+        r = factor_of(block, current)
         seeds = tf.random.experimental.stateless_split(seed_pair, 2)
         u = tf.random.stateless_uniform(tf.shape(r), seeds[0])
         v = tf.random.stateless_uniform(tf.shape(r), seeds[1])

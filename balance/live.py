@@ -209,6 +209,11 @@ class LiveRebalancer:
         return self._heads.names
 
     @property
+    def tables(self) -> tuple[Any, ...]:
+        """Each head's ``WeightTable`` (None for a head without one)."""
+        return tuple(None if h.labels is None else h.labels.table for h in self._heads.heads)
+
+    @property
     def expected_epoch_size(self) -> float:
         """Expected examples per pass over the input at the current setting."""
         sampled = [r.plan for r in self._rates if r.factors is not None]

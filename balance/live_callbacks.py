@@ -104,6 +104,7 @@ class RecallDrivenTarget(keras.callbacks.Callback):
       head: several outputs: the head whose target it moves (other heads keep theirs).
       tau: CDB's exponent, a float >= 0 or ``"dynamic"`` (default).
       min_difficulty: the floor on d_c (default 0.05).
+      base: the mix the weights apply to: ``"original"`` (CDB) or e.g. ``"uniform"``.
       start_epoch: the first epoch that trains on a recall-driven target
         (earlier ones keep the rebalancer's setting).
 
@@ -112,7 +113,8 @@ class RecallDrivenTarget(keras.callbacks.Callback):
     """
 
     def __init__(self, rebalancer: LiveRebalancer, validation_data: Any, *, head: Any = None,
-                 tau: float | str = "dynamic", min_difficulty: float = 0.05, start_epoch: int = 1) -> None:
+                 tau: float | str = "dynamic", min_difficulty: float = 0.05, base: Any = "original",
+                 start_epoch: int = 1) -> None:
         super().__init__()
         if not isinstance(rebalancer, LiveRebalancer):
             raise invalid("rebalancer", "a balance.live.LiveRebalancer", type(rebalancer).__name__)
@@ -133,9 +135,9 @@ class RecallDrivenTarget(keras.callbacks.Callback):
         self.table = rebalancer.tables[heads.index(head)]
         if self.table is None:
             raise invalid("head", "a head with a table", head)
-        difficulty_target(self.table, np.zeros(self.table.num_classes), tau=tau,
-                          min_difficulty=min_difficulty)  # validates tau and min_difficulty now
-        self.tau, self.min_difficulty, self.start_epoch = tau, min_difficulty, start_epoch
+        difficulty_target(self.table, np.zeros(self.table.num_classes), tau=tau, min_difficulty=min_difficulty,
+                          base=base)  # validates tau, min_difficulty and base now
+        self.tau, self.min_difficulty, self.base, self.start_epoch = tau, min_difficulty, base, start_epoch
         self.history: list[tuple[int, np.ndarray, np.ndarray]] = []
         self._measured = False
 
@@ -155,7 +157,7 @@ class RecallDrivenTarget(keras.callbacks.Callback):
     def retarget(self, next_epoch: int) -> np.ndarray:
         """Measures recall now and sets the target for ``next_epoch``; returns it."""
         recall = self.recall()
-        q = difficulty_target(self.table, recall, tau=self.tau, min_difficulty=self.min_difficulty)
+        q = difficulty_target(self.table, recall, tau=self.tau, min_difficulty=self.min_difficulty, base=self.base)
         if self.head is None:
             self.rebalancer.update(target=q)
         else:

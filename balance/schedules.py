@@ -144,7 +144,7 @@ def by_epoch(*, target: Callable[[float], Any] | None = None,
 
 
 def difficulty_target(table: WeightTable, recall: Any, *, tau: float | str = "dynamic",
-                      min_difficulty: float = 0.05) -> np.ndarray:
+                      min_difficulty: float = 0.05, base: Target = "original") -> np.ndarray:
     """The target that class-wise difficulty-balanced weights give (CDB; Sinha, Ohashi and
     Nakamura 2020, "Class-Wise Difficulty-Balanced Loss for Solving Class-Imbalance").
 
@@ -164,6 +164,10 @@ def difficulty_target(table: WeightTable, recall: Any, *, tau: float | str = "dy
         the best and worst classes are far apart.
       min_difficulty: our floor on d_c (not in the paper), so that a class
         with recall 1 keeps some weight and stays in training.
+      base: the mix the weights apply to, ``q_c ∝ base_c · w_c``. ``"original"``
+        (default, the training data's mix n) is CDB. ``"uniform"`` is our
+        combination, not the paper's: CDB's weights on top of the
+        class-balanced mix, so lagging classes get more than an equal share.
 
     Example:
       >>> difficulty_target(WeightTable.from_counts([900, 100]), [0.95, 0.5], tau=1.0).round(3)
@@ -191,7 +195,7 @@ def difficulty_target(table: WeightTable, recall: Any, *, tau: float | str = "dy
     else:
         exponent = float(tau)
     weights = np.maximum(d, min_difficulty) ** exponent
-    shares = table.counts * weights
+    shares = resolve_target(table, base) * weights
     return shares / shares.sum()
 
 

@@ -90,163 +90,181 @@ def build_stream(
     (or ``(x, y, w)``) otherwise; ``keep_elements`` keeps the input's
     elements as they are instead (resampling only).
 
-    ``rates`` fixes which heads sample and which are weighted. Their values
+    ``rates`` fixes which heads sample and which are weighted; their values
     come from ``read_rates()``, called once per block (or batch) inside the
-    pipeline: by default ``rates`` themselves, constants; rates held in a
-    ``tf.Variable`` (``balance.live``) are read as the stream runs, one
-    consistent snapshot per block, so sampling and weights always agree.
+    pipeline. By default that is ``rates`` themselves, constants; rates held
+    in a ``tf.Variable`` (``balance.live``) are read as the stream runs, one
+    consistent snapshot per block, so a block's weights always belong to the
+    factors it was sampled with.
     """
     if batch_size is not None:
         positive_int("batch_size", batch_size)
     options = options or SamplerOptions()
-    read = read_rates or (lambda: rates)
-    factor_of = _factor_fn(heads, rates)
-    finish = (lambda element, _: element) if keep_elements else _finisher(heads, rates)
-    if heads.batched is None:
-        if factor_of is not None:
+    transform = BlockTransform(heads, rates, keep_elements=keep_elements, read_rates=read_rates)
+    batched = heads.batched
+    if batched is None:
+        if transform.samples:
             raise invalid("label", "labels with one class per example, unbatched or batched, for resampling",
                           f"{heads.first.form} labels of shape {heads.first.spec.shape}",
                           hint="Dense labels (tokens, pixels) have no single class per example; use method='weight'")
         if batch_size is not None:
             raise invalid("batch_size", "None for dense labels (batch the input yourself)", batch_size,
                           hint="Tokens and pixel maps may differ in shape between examples")
-        return dataset.map(lambda *e: finish(unpack(e), read()), num_parallel_calls=tf.data.AUTOTUNE,
-                           deterministic=True)
-    batched = heads.batched
-    block = even_block_size(options.mixing_window, heads.first.table.num_examples)
+        return dataset.map(lambda *e: transform(unpack(e)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if batched and batch_size is None and not transform.samples:
+        # Weights only, batches kept as they come (whatever their sizes).
+        return dataset.map(lambda *e: transform(unpack(e)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
-    if factor_of is None:
-        if batched:
-            ds = dataset if batch_size is None else dataset.rebatch(batch_size)
-        else:
-            ds = dataset.batch(batch_size or block)
-        out = ds.map(lambda *e: finish(unpack(e), read()), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return out if batched or batch_size else out.unbatch()
-
+    # One map per block: its cost per call is spread over `block` examples.
     out_batch = batch_size or (_static_batch(heads.first.spec) if batched else None)
-    resample_block = _block_sampler(factor_of)
-
-    def resample_and_finish(block: Any, seed_pair: tf.Tensor) -> Any:
-        current = read()
-        return finish(resample_block(block, seed_pair, current), current)
-
+    block = even_block_size(options.mixing_window, heads.first.table.num_examples)
     blocks = dataset.rebatch(block) if batched else dataset.batch(block)
-    seeds = tf.data.Dataset.random(seed=options.seed, rerandomize_each_iteration=options.redraw_each_epoch).batch(2)
-    out = tf.data.Dataset.zip((blocks, seeds)).map(
-        resample_and_finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-    ).prefetch(1)  # overlap the next block's gathers with cutting this one
+    if transform.samples:
+        seeds = tf.data.Dataset.random(seed=options.seed,
+                                       rerandomize_each_iteration=options.redraw_each_epoch).batch(2)
+        out = tf.data.Dataset.zip((blocks, seeds)).map(transform, num_parallel_calls=tf.data.AUTOTUNE,
+                                                       deterministic=True)
+    else:
+        out = blocks.map(lambda *e: transform(unpack(e)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    out = out.prefetch(1)  # overlap the next block's work with cutting this one
     return out.rebatch(out_batch) if out_batch else out.unbatch()
 
 
+class BlockTransform:
+    """A block (or batch) of elements -> its resampled, weighted output.
+
+    Per head, one class-id lookup gives both the factor and the weight of
+    each example; the sampler then draws copies by the factors (the max over
+    heads) and gathers every component, weights included, once.
+    """
+
+    def __init__(self, heads: Heads, rates: Sequence[HeadRates], *, keep_elements: bool = False,
+                 read_rates: Callable[[], Sequence[HeadRates]] | None = None) -> None:
+        self.heads, self.keep_elements = heads, keep_elements
+        self.read_rates = read_rates or (lambda: rates)
+        self.samples = any(r.factors is not None for r in rates)
+        self.weighted = not keep_elements and any(r.weights is not None for r in rates)
+
+    def __call__(self, element: Any, seed_pair: tf.Tensor | None = None) -> Any:
+        heads = self.heads
+        if self.keep_elements:
+            out, ys = element, heads.labels_of(element)
+        else:
+            x, labels, existing = heads.split(element)
+            ys = heads.unpack(labels)
+        lookups = [None if h.labels is None else head_lookup(h.labels, r)
+                   for h, r in zip(heads.heads, self.read_rates(), strict=True)]  # one read per block
+        looked_up = [(None, None) if lookup is None else lookup(y) for lookup, y in zip(lookups, ys, strict=True)]
+        if not self.keep_elements:
+            if self.weighted:
+                per_head = isinstance(existing, (Mapping, tuple, list)) and heads.several
+                olds = heads.unpack(existing) if per_head else [existing] * len(ys)
+                weights = [_times(w if w is not None else tf.ones(tf.shape(y)[:1], tf.float32), old)
+                           for (_, w), y, old in zip(looked_up, ys, olds, strict=True)]
+                out = (x, labels, heads.pack(weights))
+            else:
+                out = (x, labels) if existing is None else (x, labels, existing)
+        if seed_pair is None:
+            return out
+        factors = [f for f, _ in looked_up if f is not None]
+        r = tf.reduce_max(tf.stack(factors), axis=0) if len(factors) > 1 else factors[0]
+        index = draw_copies(r, seed_pair)
+        return tf.nest.map_structure(lambda t: tf.gather(t, index), out)
+
+
+def draw_copies(r: tf.Tensor, seed_pair: tf.Tensor) -> tf.Tensor:
+    """The indices of a block's output: example i appears ``floor(r_i) + Bernoulli(frac(r_i))`` times.
+
+    Copy j of an example with k copies sorts at ``(j + v) / k`` (v uniform per
+    example), which spreads copies evenly and shuffles the rest. The copies
+    are laid out with one ``searchsorted`` over their running total (no
+    per-copy mask, so the cost does not grow with the largest factor).
+    """
+    seeds = tf.random.experimental.stateless_split(seed_pair, 2)
+    u = tf.random.stateless_uniform(tf.shape(r), seeds[0])
+    v = tf.random.stateless_uniform(tf.shape(r), seeds[1])
+    base = tf.floor(r)
+    copies = tf.cast(base, tf.int32) + tf.cast(u < r - base, tf.int32)  # stochastic rounding
+    ends = tf.cumsum(copies)
+    slots = tf.range(tf.reduce_sum(copies))
+    index = tf.searchsorted(ends, slots, side="right", out_type=tf.int32)
+    copy_no = slots - tf.gather(ends - copies, index)
+    spread = (tf.cast(copy_no, tf.float32) + tf.gather(v, index)) / tf.cast(tf.gather(copies, index), tf.float32)
+    return tf.gather(index, tf.argsort(spread))
+
+
 # ------------------------------------------------------------------ lookups
-def factor_lookup(labels: Labels, factors: Any) -> WeightFn:
-    """labels -> the mean number of copies of each example (shape ``(B,)``)."""
-    factors_t = _tensor(factors)
-
-    def factor_of(y: tf.Tensor) -> tf.Tensor:
-        if labels.form == "multi_hot":
-            # LVIS: the max over positive labels; rows with none keep factor 1.
-            y = tf.reshape(y, [tf.shape(y)[0], -1])
-            return tf.reduce_max(tf.where(tf.cast(y, tf.float32) > 0.5, factors_t, 1.0), axis=-1)
-        ids, known, whole = labels.class_ids(y)
-        with tf.control_dependencies(labels.guards(y, known, whole)):
-            per_example = tf.where(known, tf.gather(factors_t, ids), 1.0)
-        return tf.reshape(per_example, [-1])
-
-    return factor_of
+HeadLookup = Callable[[tf.Tensor], tuple[tf.Tensor | None, tf.Tensor | None]]
 
 
-def weight_lookup(labels: Labels, weights: Any) -> WeightFn:
-    """labels -> weights of the label's shape (multi-hot: ``weights`` is ``(pos, neg)``)."""
+def head_lookup(labels: Labels, rates: HeadRates) -> HeadLookup:
+    """labels -> ``(factor per example (B,) or None, weight of the label's shape or None)``.
+
+    One class-id lookup serves both. Unknown labels (with ``on_unknown`` set)
+    are kept once and take the default weight.
+    """
+    has_factors, has_weights = rates.factors is not None, rates.weights is not None
+    if not (has_factors or has_weights):
+        return lambda y: (None, None)
     if labels.form == "multi_hot":
-        pos_t, neg_t = _tensor(weights[0]), _tensor(weights[1])
-        if labels.spec.shape.rank and labels.spec.shape.rank >= 2 and labels.spec.shape[-1] == 1:
+        factors_t = _tensor(rates.factors) if has_factors else None
+        pos_t, neg_t = (_tensor(rates.weights[0]), _tensor(rates.weights[1])) if has_weights else (None, None)
+        if has_weights and labels.spec.shape.rank and labels.spec.shape.rank >= 2 and labels.spec.shape[-1] == 1:
             pos_t, neg_t = pos_t[:, None], neg_t[:, None]  # labels shaped (..., L, 1)
 
-        def multi_hot(y: tf.Tensor) -> tf.Tensor:
-            y = tf.cast(y, tf.float32)
-            return y * pos_t + (1.0 - y) * neg_t
+        def multi_hot(y: tf.Tensor) -> tuple[tf.Tensor | None, tf.Tensor | None]:
+            factor = weight = None
+            if has_factors:
+                # LVIS: the max over positive labels; rows with none keep factor 1.
+                rows = tf.reshape(y, [tf.shape(y)[0], -1])
+                factor = tf.reduce_max(tf.where(tf.cast(rows, tf.float32) > 0.5, factors_t, 1.0), axis=-1)
+            if has_weights:
+                y = tf.cast(y, tf.float32)
+                weight = y * pos_t + (1.0 - y) * neg_t
+            return factor, weight
 
         return multi_hot
 
-    vector_t = _tensor(weights)
-    default = tf.constant(labels.default_weight or 0.0, tf.float32)
+    factors_t = _tensor(rates.factors) if has_factors else None
+    weights_t = _tensor(rates.weights) if has_weights else None
+    default = float(labels.default_weight or 0.0)
 
-    def by_class(y: tf.Tensor) -> tf.Tensor:
-        ids, known, whole = labels.class_ids(y)
-        with tf.control_dependencies(labels.guards(y, known, whole)):
-            return tf.where(known, tf.gather(vector_t, ids), default)
+    def by_class(y: tf.Tensor) -> tuple[tf.Tensor | None, tf.Tensor | None]:
+        ids, known, ok = labels.class_ids(y)
+        factor = weight = None
+        if has_factors:
+            factor = tf.gather(factors_t, ids)
+            factor = tf.reshape(factor if known is None else tf.where(known, factor, 1.0), [-1])
+        if has_weights:
+            weight = tf.gather(weights_t, ids)
+            weight = weight if known is None else tf.where(known, weight, default)
+        checked = iter(labels.checked(y, ok, [t for t in (factor, weight) if t is not None]))
+        return (None if factor is None else next(checked)), (None if weight is None else next(checked))
 
     return by_class
 
 
+def weight_lookup(labels: Labels, weights: Any) -> WeightFn:
+    """labels -> weights of the label's shape (multi-hot: ``weights`` is ``(pos, neg)``)."""
+    lookup = head_lookup(labels, HeadRates(weights=weights))
+    return lambda y: lookup(y)[1]
+
+
 def _tensor(values: Any) -> Any:
-    """Arrays become float32 constants; tensors and variables are read as they are."""
+    """Arrays become float32 constants; tensors and variables are read as they are (at every call)."""
     if isinstance(values, (tf.Tensor, tf.Variable)):
         return values
     return tf.constant(np.asarray(values, np.float32))
 
 
-def _factor_fn(heads: Heads, rates: Sequence[HeadRates]) -> Callable[[Any, Sequence[HeadRates]], tf.Tensor] | None:
-    """(block, rates) -> each example's factor (the max over the heads that drive the sampler); None: no sampling."""
-    sampled = [i for i, r in enumerate(rates) if r.factors is not None]
-    if not sampled:
-        return None
-
-    def factor_of(block: Any, current: Sequence[HeadRates]) -> tf.Tensor:
-        ys = heads.labels_of(block)
-        factors = [factor_lookup(heads.heads[i].labels, current[i].factors)(ys[i]) for i in sampled]
-        return tf.reduce_max(tf.stack(factors), axis=0) if len(factors) > 1 else factors[0]
-
-    return factor_of
-
-
-def _finisher(heads: Heads, rates: Sequence[HeadRates]) -> Callable[[Any, Sequence[HeadRates]], tuple[Any, ...]]:
-    """(element or block, rates) -> ``(x, y, sample_weight)``, or ``(x, y[, w])`` when no head has weights."""
-    weighted_heads = [r.weights is not None for r in rates]
-    weighted = any(weighted_heads)
-
-    def finish(element: Any, current: Sequence[HeadRates]) -> tuple[Any, ...]:
-        x, labels, existing = heads.split(element)
-        if not weighted:
-            return (x, labels) if existing is None else (x, labels, existing)
-        ys = heads.unpack(labels)
-        per_head = isinstance(existing, (Mapping, tuple, list)) and heads.several
-        olds = heads.unpack(existing) if per_head else [existing] * len(ys)
-        weights = []
-        for head, has_weights, now, y, old in zip(heads.heads, weighted_heads, current, ys, olds, strict=True):
-            weight = (weight_lookup(head.labels, now.weights)(y) if has_weights
-                      else tf.ones(tf.shape(y)[:1], tf.float32))
-            weights.append(weight if old is None else _times(weight, old))
-        return x, labels, heads.pack(weights)
-
-    return finish
-
-
-def _times(weight: tf.Tensor, existing: tf.Tensor) -> tf.Tensor:
+def _times(weight: tf.Tensor, existing: tf.Tensor | None) -> tf.Tensor:
     """Ours times an existing sample weight, e.g. (B, 1) times (B,): w gains trailing axes."""
+    if existing is None:
+        return weight
     existing = tf.cast(existing, tf.float32)
     for _ in range((weight.shape.rank or 0) - (existing.shape.rank or 0)):
         existing = tf.expand_dims(existing, -1)
     return weight * existing
-
-
-# ------------------------------------------------------------------ sampler
-def _block_sampler(factor_of: Callable[[Any, Sequence[HeadRates]], tf.Tensor]) -> Callable[..., Any]:
-    def resample_block(block: Any, seed_pair: tf.Tensor, current: Sequence[HeadRates]) -> Any:
-        r = factor_of(block, current)
-        seeds = tf.random.experimental.stateless_split(seed_pair, 2)
-        u = tf.random.stateless_uniform(tf.shape(r), seeds[0])
-        v = tf.random.stateless_uniform(tf.shape(r), seeds[1])
-        base = tf.floor(r)
-        copies = tf.cast(base, tf.int32) + tf.cast(u < r - base, tf.int32)  # stochastic rounding
-        index = tf.repeat(tf.range(tf.size(copies)), copies)
-        copy_no = tf.range(tf.size(index)) - tf.repeat(tf.cumsum(copies, exclusive=True), copies)
-        spread = (tf.cast(copy_no, tf.float32) + tf.gather(v, index)) / tf.cast(tf.gather(copies, index), tf.float32)
-        index = tf.gather(index, tf.argsort(spread))
-        return tf.nest.map_structure(lambda t: tf.gather(t, index), block)
-
-    return resample_block
 
 
 def even_block_size(window: int, num_examples: float) -> int:

@@ -86,7 +86,9 @@ class LiveRebalancer:
       sampling_strength: the starting sigma (default 0.5 for ``"both"``, 1
         for ``"resample"``; ``"weight"`` has none).
       batch_size, seed, label, label_form, on_unknown, mixing_window,
-        redraw_each_epoch, resample_on: as for ``rebalance``.
+        redraw_each_epoch, resample_on: as for ``rebalance``. ``mixing_window``
+        is also the block the rates are read for, so it sets the lag; it is
+        taken with ``method="weight"`` too.
       epoch_size: ``"keep"`` (default: the expected pass stays the input's
         size whatever the setting), ``"keep_all"`` (it changes with the
         setting) or an int.
@@ -122,8 +124,7 @@ class LiveRebalancer:
             raise invalid_choice("method", METHODS, method)
         self.method = method
         if method == "weight":
-            for name, value in (("seed", seed), ("epoch_size", epoch_size), ("mixing_window", mixing_window),
-                                ("redraw_each_epoch", redraw_each_epoch)):
+            for name, value in (("seed", seed), ("epoch_size", epoch_size), ("redraw_each_epoch", redraw_each_epoch)):
                 if value is not None:
                     raise invalid(name, "None for method='weight' (it does not resample)", value)
         self._heads = Heads.resolve(dataset, table, label=label, label_form=label_form, on_unknown=on_unknown)
@@ -152,9 +153,9 @@ class LiveRebalancer:
             seed=seed, mixing_window=DEFAULT_MIXING_WINDOW if mixing_window is None else mixing_window,
             redraw_each_epoch=True if redraw_each_epoch is None else redraw_each_epoch)
         self._block = even_block_size(options.mixing_window, self._heads.first.table.num_examples)
-        if method == "weight":  # weights only: one map per batch
-            static = self._heads.first.spec.shape[0] if self._heads.batched else self._block
-            self._block = batch_size or (int(static) if static else None)
+        if method == "weight" and self._heads.batched and batch_size is None:  # one map per input batch
+            static = self._heads.first.spec.shape[0]
+            self._block = int(static) if static else None
         stream = build_stream(dataset, self._heads, rates, batch_size=batch_size, options=options,
                               read_rates=self._read)
         no_injected_prefetch = tf.data.Options()
@@ -237,14 +238,15 @@ class LiveRebalancer:
 
         The sampler's parallel calls (tf.data's AUTOTUNE runs at most one per
         CPU core), its one-block prefetch and the block being cut into batches.
-        With ``method="weight"`` a block is one batch (the input's, or
-        ``batch_size``).
+        A block is ``mixing_window`` examples (made even, see
+        ``balance._stream.even_block_size``); batched input with
+        ``method="weight"`` and no ``batch_size`` is weighted batch by batch.
         """
         return (os.cpu_count() or 1) + 2
 
     @property
     def max_lag_examples(self) -> int | None:
-        """``max_lag_blocks`` times the block size (the sampler's block, or the batch for ``"weight"``).
+        """``max_lag_blocks`` times the block size.
 
         None for batched input of no static batch size with ``method="weight"``.
         """

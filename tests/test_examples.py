@@ -51,6 +51,13 @@ def check_sigmoid_oversample_and_weight(r):
     assert exact[1] > plain[1] + 0.2 and naive[2] < exact[2] - 0.1  # recall on positives, on negatives
 
 
+def check_live_rebalancing(r):
+    erm_bacc, erm_rare = r["ERM"]  # [balanced accuracy, recall of the 3 rarest classes]
+    for run in ("fixed weight", "DRW", "progressive sigma"):
+        assert r[run][0] > erm_bacc + 0.1 and r[run][1] > erm_rare + 0.3, run
+    assert r["recall-driven (CDB)"][0] > erm_bacc + 0.02  # CDB moves the target towards the lagging classes
+
+
 CHECKS = {name[len("check_"):]: fn for name, fn in globals().items() if name.startswith("check_")}
 
 

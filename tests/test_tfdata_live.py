@@ -54,7 +54,7 @@ def lag_of(y, w, plan):
 @pytest.mark.parametrize("method", ["both", "resample", "weight"])
 def test_a_change_reaches_the_next_pass_on_the_same_iterator(method):
     # The lag is at most max_lag_examples (here 4 blocks of 250 on 2 cores, 2.5% of a pass).
-    sampler = {} if method == "weight" else {"seed": 0, "mixing_window": 256}
+    sampler = {"mixing_window": 256} if method == "weight" else {"seed": 0, "mixing_window": 256}
     live = balance.LiveRebalancer(tf.data.Dataset.from_tensor_slices((IDS, Y)), TABLE, method=method,
                                   batch_size=256, **sampler)
     iterator = iter(live.dataset.repeat())
@@ -154,6 +154,8 @@ def test_difficulty_target_is_cdb():
     np.testing.assert_allclose(schedules.difficulty_target(TABLE, recall),
                                TABLE.counts * d**tau / np.sum(TABLE.counts * d**tau))
     assert schedules.difficulty_target(TABLE, [1.0, 1.0, 1.0, 0.0], tau=1.0).min() > 0  # the floor keeps classes
+    on_uniform = schedules.difficulty_target(TABLE, recall, tau=1.0, base="uniform")
+    np.testing.assert_allclose(on_uniform, d / d.sum())
     with pytest.raises(InvalidArgumentError, match="recall"):
         schedules.difficulty_target(TABLE, [0.5, 0.5])
 

@@ -43,12 +43,11 @@ from balance._heads import Heads, Tables
 from balance._labels import Label, OnUnknown
 from balance._rates import HeadRates, rates_for
 from balance._stream import DEFAULT_MIXING_WINDOW, SamplerOptions, build_stream, even_block_size
+from balance.composition import DEFAULT_STRENGTH, METHODS
 from balance.errors import invalid, invalid_choice
 from balance.targets import EpochSize, SamplingPlan, Target
 
-METHODS = ("resample", "weight", "both")
-DEFAULT_STRENGTH = {"resample": 1.0, "weight": 0.0, "both": 0.5}
-_UNSET = object()
+_UNSET = object()  # "not given" in update(), where None is a value (the default target)
 
 
 @dataclasses.dataclass(frozen=True)

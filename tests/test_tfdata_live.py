@@ -189,6 +189,15 @@ def test_callbacks_drive_fit_on_one_repeated_dataset():
     np.testing.assert_allclose(live.plans[0].target, schedules.difficulty_target(TABLE, measured, tau=1.0))
 
 
+def test_a_schedule_every_n_steps_gets_the_fractional_epoch():
+    live = balance.LiveRebalancer(tf.data.Dataset.from_tensor_slices((IDS, Y)), TABLE, method="resample",
+                                  batch_size=256, seed=0)
+    ramp = Schedule(live, sampling_strength=lambda e: min(1.0, e / 2), every_steps=5)
+    small_model().fit(live.dataset.repeat(), epochs=2, steps_per_epoch=10, callbacks=[ramp], verbose=0)
+    assert [e for e, _ in ramp.applied] == [0, 0.5, 1, 1.5]
+    assert live.setting.sampling_strength == 0.75
+
+
 def test_a_resumed_run_continues_the_schedule(tmp_path):
     x = (Y[:, None] + RNG.normal(size=(N, 1))).astype("float32")
     validation = (x[:4000], Y[:4000])

@@ -20,13 +20,12 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import balance
-from bench.tfdata_bench import BATCH, METHODS, SHUFFLE, bare_pass, images, make_arrays, shapes, write_tfrecords
+from bench.tfdata_bench import BATCH, METHODS, SHUFFLE, bare_pass, build_shapes
 
 
 def variants(source, mode: str, table: balance.WeightTable):
@@ -57,26 +56,24 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=1_000_000)
     parser.add_argument("--classes", type=int, default=100)
+    parser.add_argument("--many_classes", type=int, default=100_000, help="the second class count of E and F")
     parser.add_argument("--imbalance", type=float, default=1000.0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--shapes", default="A,B,C,D")
+    parser.add_argument("--shapes", default="A,B,C,D", help="any of A,B,C,D,E,F (see tfdata_bench.py)")
     parser.add_argument("--data_dir", default=None, help="default: a temp dir")
     args = parser.parse_args(argv)
 
-    x, labels = make_arrays(args.examples, args.classes, args.imbalance)
-    data_dir = args.data_dir or os.path.join(tempfile.gettempdir(), f"tfdata_bench_{args.examples}")
-    files = write_tfrecords(data_dir, x, labels)
     chosen = args.shapes.split(",")
-    img = images(x, labels) if "D" in chosen else None
-    table = balance.WeightTable.from_labels(labels)
-    k = args.classes
-    print(f"{args.examples:,} examples, {k} classes at 1:{args.imbalance:g}; batch {BATCH}; "
-          f"{os.cpu_count()} CPUs; target uniform; repeats {args.repeats}; bare consumer")
+    print(f"{args.examples:,} examples, {args.classes} classes at 1:{args.imbalance:g}; batch {BATCH}; "
+          f"{os.cpu_count()} CPUs; target uniform; repeats {args.repeats}; bare consumer; "
+          f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}", flush=True)
     rows = []
-    all_shapes = shapes(files, x, labels, img)
-    for shape in chosen:
-        source, mode = all_shapes[shape]
-        for method, fixed, live in variants(source, mode, table):
+    for key, shape in build_shapes(args, chosen).items():
+        if key[0] not in chosen:
+            continue
+        source_name, source = next(iter(shape.sources.items()))  # the same source for fixed and live
+        k = shape.table.num_classes
+        for method, fixed, live in variants(source, shape.mode, shape.table):
             times = {"fixed": [], "live": []}
             cpu = {"fixed": [], "live": []}
             last = None
@@ -91,13 +88,14 @@ def main(argv=None) -> int:
             l1 = float(np.abs(mix / mix.sum() - 1.0 / k).sum())
             f, lv = statistics.median(times["fixed"]), statistics.median(times["live"])
             cpu_ratio = statistics.median(cpu["live"]) / statistics.median(cpu["fixed"])
-            rows.append((shape, method, f, lv, lv / f, cpu_ratio, l1))
-            print(f"  {shape} {method}: fixed {f:,.0f}/s live {lv:,.0f}/s ({lv / f:.2f}x, CPU time {cpu_ratio:.2f}x) "
-                  f"L1 {l1:.4f}", flush=True)
+            rows.append((shape.name, method, f, lv, lv / f, cpu_ratio, l1))
+            print(f"  {shape.name} ({source_name}) {method}: fixed {f:,.0f}/s live {lv:,.0f}/s ({lv / f:.2f}x, "
+                  f"CPU time {cpu_ratio:.2f}x) L1 {l1:.4f}", flush=True)
+    print(f"\nload average at the end {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print("\n| shape | method | fixed ex/s | live ex/s | live vs fixed | same, CPU time | L1 to target (live) |")
     print("|---|---|---:|---:|---:|---:|---:|")
-    for shape, method, f, lv, ratio, cpu_ratio, l1 in rows:
-        print(f"| {shape} | {method} | {f:,.0f} | {lv:,.0f} | {ratio:.2f}x | {cpu_ratio:.2f}x | {l1:.4f} |")
+    for name, method, f, lv, ratio, cpu_ratio, l1 in rows:
+        print(f"| {name} | {method} | {f:,.0f} | {lv:,.0f} | {ratio:.2f}x | {cpu_ratio:.2f}x | {l1:.4f} |")
     return 0
 
 

@@ -74,7 +74,7 @@ def resample(
       redraw_each_epoch: if False every iteration repeats the same draw.
 
     Returns:
-      The resampled dataset. ``balance.expected_epoch_size`` tells its size.
+      The resampled dataset; ``balance.sampling_plan(...).expected_epoch_size`` tells its size.
 
     Example:
       >>> ds = balance.resample(ds, table, target="uniform", seed=0, batch_size=64)

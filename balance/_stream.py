@@ -122,12 +122,18 @@ def build_stream(
     if transform.samples:
         seeds = tf.data.Dataset.random(seed=options.seed,
                                        rerandomize_each_iteration=options.redraw_each_epoch).batch(2)
-        out = tf.data.Dataset.zip((blocks, seeds)).map(transform, num_parallel_calls=tf.data.AUTOTUNE,
-                                                       deterministic=True)
+        out = tf.data.Dataset.zip((blocks, seeds)).map(
+            lambda b, s: transform(b, s), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     else:
         out = blocks.map(lambda *e: transform(unpack(e)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     out = out.prefetch(1)  # overlap the next block's work with cutting this one
-    return out.rebatch(out_batch) if out_batch else out.unbatch()
+    out = out.rebatch(out_batch) if out_batch else out.unbatch()
+    if not transform.samples and not batched and batch_size:
+        # Weights keep every example once: tell Keras the number of batches, as `batch` would.
+        n = tf.get_static_value(dataset.cardinality())
+        if n is not None and n >= 0:
+            out = out.apply(tf.data.experimental.assert_cardinality(-(-int(n) // batch_size)))
+    return out
 
 
 class BlockTransform:

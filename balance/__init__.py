@@ -3,7 +3,7 @@
 Imports neither Apache Beam nor the other tf-rebalance packages.
 """
 
-from balance import errors
+from balance import errors, schedules
 from balance._version import __version__
 from balance.recall_report import per_class_recall, plot_recall_by_frequency
 from balance.schemes import NORMALIZATIONS, SCHEMES, ZERO_COUNT_POLICIES
@@ -16,6 +16,7 @@ from balance.targets import SamplingPlan, resolve_target, sampling_plan
 _LAZY = {
     "rebalance": "balance.composition",
     "check_model_outputs": "balance.composition",
+    "LiveRebalancer": "balance.live",
     "model_recall": "balance.recall_report",
     "resample": "balance.resampling",
     "attach_sample_weights": "balance.sample_weights",
@@ -38,6 +39,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "FORMAT_VERSION",
+    "LiveRebalancer",
     "NORMALIZATIONS",
     "SCHEMES",
     "SamplingPlan",
@@ -61,5 +63,6 @@ __all__ = [
     "sample_per_class",
     "sample_weight_fn",
     "sampling_plan",
+    "schedules",
     "worker_steps_per_epoch",
 ]

@@ -170,32 +170,65 @@ class Labels:
         return element[self.key] if self.key is not None else element[1]
 
     # --------------------------------------------------------------- class ids
-    def class_ids(self, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """``(ids, known, whole)`` for sparse/dense/one-hot labels.
+    def class_ids(self, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | None, tf.Tensor | None]:
+        """``(ids, known, ok)`` for looking sparse/dense/one-hot labels up in per-class tables.
 
-        ``ids`` are 0 where the label is unknown; ``whole`` is False for
-        fractional or non-finite float ids (always an error). Sparse labels
-        keep their shape; one-hot labels lose the last axis.
+        ``ids`` are clipped into [0, K) (sparse labels keep their shape,
+        one-hot labels lose the last axis). ``known`` is None when every label
+        must be known (``on_unknown="error"``), else where the label is in the
+        table. ``ok`` is a scalar, False when the labels must stop the
+        pipeline (an unknown label in error mode, or a fractional or
+        non-finite float id, always), None when nothing can; pass it to
+        ``checked``. A few ops per batch or block, none per class.
         """
         k = self.table.num_classes
         if self.form == "one_hot":
             ids = tf.argmax(labels, axis=-1, output_type=tf.int32)
-            known = tf.reduce_max(labels, axis=-1) > 0
-            return ids, known, tf.ones_like(known)
-        whole = None
+            present = tf.reduce_max(labels, axis=-1) > 0
+            return (ids, None, tf.reduce_all(present)) if self.default_weight is None else (ids, present, None)
+        ok = None
         if labels.dtype == tf.string:
-            ids = self.lookup.lookup(labels)
+            raw = self.lookup.lookup(labels)
         elif labels.dtype.is_floating:
             rounded = tf.round(labels)
             whole = tf.math.is_finite(labels) & tf.equal(rounded, labels)
-            ids = tf.cast(tf.where(whole, rounded, -1.0), tf.int32)
+            ok = tf.reduce_all(whole)
+            raw = tf.cast(tf.clip_by_value(tf.where(whole, rounded, -1.0), -1.0, float(k)), tf.int32)
         else:
-            ids = tf.cast(labels, tf.int32)
-        known = (ids >= 0) & (ids < k)
-        return tf.where(known, ids, 0), known, (tf.ones_like(known) if whole is None else whole)
+            raw = tf.cast(tf.clip_by_value(labels, tf.cast(-1, labels.dtype), tf.cast(k, labels.dtype)), tf.int32)
+        ids = tf.clip_by_value(raw, 0, k - 1)
+        if self.default_weight is not None:
+            return ids, (raw >= 0) & (raw < k), ok
+        in_table = (tf.reduce_min(raw) >= 0) & (tf.reduce_max(raw) < k)
+        return ids, None, in_table if ok is None else ok & in_table
 
-    def guards(self, labels: tf.Tensor, known: tf.Tensor, whole: tf.Tensor) -> list[tf.Operation]:
-        """Run-time checks: no fractional ids, and no unknown labels unless they have a weight."""
+    def checked(self, labels: tf.Tensor, ok: tf.Tensor | None, values: Any) -> Any:
+        """``values`` once ``ok`` holds; else the pipeline stops with an error naming the bad labels.
+
+        The bad labels are gathered for the message only when there are some.
+        """
+        if ok is None:
+            return values
+
+        def fail() -> Any:
+            with tf.control_dependencies(self._guards(labels)):
+                return tf.nest.map_structure(tf.identity, values)
+
+        return tf.cond(ok, lambda: tf.nest.map_structure(tf.identity, values), fail)
+
+    def _guards(self, labels: tf.Tensor) -> list[tf.Operation]:
+        """The run-time checks, with messages: no fractional ids, and no unknown labels unless they have a weight."""
+        k = self.table.num_classes
+        if self.form == "one_hot":
+            whole, known = tf.ones(tf.shape(labels)[:-1], tf.bool), tf.reduce_max(labels, axis=-1) > 0
+        elif labels.dtype == tf.string:
+            ids = self.lookup.lookup(labels)
+            whole, known = tf.ones_like(ids, tf.bool), ids >= 0
+        elif labels.dtype.is_floating:
+            whole = tf.math.is_finite(labels) & tf.equal(tf.round(labels), labels)
+            known = (labels >= 0) & (labels < k)
+        else:
+            whole, known = tf.ones_like(labels, tf.bool), (labels >= 0) & (labels < k)
         checks = []
         if labels.dtype.is_floating and self.form in ("sparse", "dense"):
             checks.append(_assert_all(
@@ -208,7 +241,6 @@ class Labels:
             elif labels.dtype == tf.string:
                 expected, shown = f"one of the table's class names {short_repr(self.table.class_names)}", labels
             else:
-                k = self.table.num_classes
                 expected, shown = f"class ids in [0, {k}) (the table has {k} classes)", labels
             checks.append(_assert_all(
                 known | tf.logical_not(whole), shown,

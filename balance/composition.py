@@ -15,6 +15,17 @@ q); ``sigma = 1`` is sampling only (all weights 1). In between, sampling does
 part of the work and the weights the rest, so that neither overdoes it: with
 a 1:100 imbalance and ``sigma = 0.5`` rare examples are repeated about 10x and
 weighted about 10x, instead of 100x of either.
+
+Several outputs (one table per head; a single output is the one-head case).
+Keras refuses ``class_weight`` for a model with more than one output but
+takes per-output sample weights, ``(x, {"a": y_a, "b": y_b}, {"a": w_a, "b":
+w_b})``. With ``resample_on="a"`` the sampler uses head a's repeat factors,
+so head a's sampled (and, with ``"both"``, weighted) mix is exact in
+expectation; every other head is only weighted, with ``q / p`` of its own
+table, which is approximate because sampling on a moves the other heads' mix
+by however the heads co-occur. By default an example's factor is the largest
+of its heads' factors (as for multi-label rows); then every head is
+approximate.
 """
 
 from __future__ import annotations
@@ -24,13 +35,13 @@ from typing import Any
 
 import tensorflow as tf
 
-from balance._labels import Label, Labels, OnUnknown
+from balance._heads import Heads, Tables
+from balance._labels import Label, OnUnknown
+from balance._rates import rates_for
+from balance._stream import DEFAULT_MIXING_WINDOW, SamplerOptions, build_stream
 from balance.errors import invalid, invalid_choice
-from balance.multi_output import is_multi_output, rebalance_outputs
-from balance.resampling import DEFAULT_MIXING_WINDOW, SamplerOptions, build_stream, factor_fn
-from balance.sample_weights import finisher, weight_fn
 from balance.table import WeightTable
-from balance.targets import EpochSize, Target, sampling_plan
+from balance.targets import EpochSize, Target
 
 METHODS = ("resample", "weight", "both")
 DEFAULT_STRENGTH = {"resample": 1.0, "weight": 0.0, "both": 0.5}
@@ -38,20 +49,20 @@ DEFAULT_STRENGTH = {"resample": 1.0, "weight": 0.0, "both": 0.5}
 
 def rebalance(
     dataset: tf.data.Dataset,
-    table: WeightTable,
+    table: Tables,
     *,
     method: str = "both",
-    target: Target = None,
-    scheme: str | None = None,
+    target: Target | Mapping[Any, Target] = None,
+    scheme: str | Mapping[Any, str | None] | None = None,
     scheme_params: Mapping[str, Any] | None = None,
     sampling_strength: float | None = None,
     batch_size: int | None = None,
     seed: int | None = None,
-    label: Label = None,
+    label: Label | Mapping[Any, Label] = None,
     label_form: str = "auto",
     on_unknown: OnUnknown = "error",
     epoch_size: EpochSize | None = None,
-    repeat_threshold: float | None = None,
+    repeat_threshold: float | Mapping[Any, float | None] | None = None,
     mixing_window: int | None = None,
     redraw_each_epoch: bool | None = None,
     resample_on: Any = None,
@@ -77,10 +88,13 @@ def rebalance(
       table: the data's counts; for a model with several outputs, one table
         per output, keyed like the labels (``{"a": table_a, "b": table_b}``
         for ``(x, {"a": y_a, "b": y_b})`` elements or dicts holding the label
-        keys; a tuple of tables for tuple labels). See ``balance.multi_output``.
+        keys; a tuple of tables for tuple labels). See the module docstring.
       method: ``"resample"``, ``"weight"`` or ``"both"`` (default).
       target: the class mix training should see; see
-        ``balance.targets.resolve_target``. Default ``"uniform"``.
+        ``balance.targets.resolve_target``. Default ``"uniform"``. With
+        several outputs, one value for every head that can use it, or a
+        mapping by head (``{"a": "uniform", "b": 0.5}``); so do ``scheme``,
+        ``label`` and ``repeat_threshold``.
       scheme: instead of ``target``, the mix ``q_c ∝ n_c · w_c`` that weights
         of this scheme give (``"balanced"`` is uniform). For multilabel
         tables, the per-label weighting scheme (default ``"balanced"``).
@@ -92,6 +106,8 @@ def rebalance(
       label: the dict key of the label (default the table's ``label_key`` or
         ``"label"``) or a function ``element -> label`` (structural access
         only: it also runs on blocks of elements). Tuples use their second item.
+        Several outputs with dict elements: a mapping by head of such keys
+        or functions (default: the key named like the head).
       label_form: ``"auto"``, ``"sparse"``, ``"dense"``, ``"one_hot"`` or
         ``"multi_hot"``.
       on_unknown: ``"error"`` (default) or a float, the weight of labels
@@ -139,57 +155,19 @@ def rebalance(
         seed=seed, mixing_window=DEFAULT_MIXING_WINDOW if mixing_window is None else mixing_window,
         redraw_each_epoch=True if redraw_each_epoch is None else redraw_each_epoch,
     )
-    if is_multi_output(table):
-        _refuse_unused({"label": label, "scheme": scheme, "scheme_params": scheme_params,
-                        "repeat_threshold": repeat_threshold}, "several outputs (labels are found by the table keys)")
-        return rebalance_outputs(dataset, table, method=method, target=target, sampling_strength=sampling_strength,
-                                 batch_size=batch_size, label_form=label_form, on_unknown=on_unknown,
-                                 epoch_size=epoch_size, resample_on=resample_on, options=options)
-    _refuse_unused({"resample_on": resample_on}, "a single table (one output)")
-    labels = Labels.resolve(dataset, table, label=label, label_form=label_form, on_unknown=on_unknown)
-
-    if table.task == "multilabel":
-        return _multilabel(dataset, labels, method, target, scheme, scheme_params, sampling_strength,
-                           epoch_size, repeat_threshold, batch_size, options)
-    plan = sampling_plan(table, target, scheme=scheme, scheme_params=scheme_params,
-                         sampling_strength=sampling_strength, epoch_size=epoch_size or "keep",
-                         repeat_threshold=repeat_threshold)
-    weight_of = None if method == "resample" else weight_fn(labels, weights=plan.weights)
-    factor_of = None if method == "weight" else factor_fn(labels, plan.factors)
-    return build_stream(dataset, labels, factor_of=factor_of, finish=finisher(labels, weight_of),
-                        batch_size=batch_size, options=options)
+    heads = Heads.resolve(dataset, table, label=label, label_form=label_form, on_unknown=on_unknown)
+    if not heads.several:
+        _refuse_unused({"resample_on": resample_on}, "a single table (one output)")
+    rates = rates_for(heads, method=method, target=target, scheme=scheme, scheme_params=scheme_params,
+                      sampling_strength=sampling_strength, epoch_size=epoch_size,
+                      repeat_threshold=repeat_threshold, resample_on=resample_on)
+    return build_stream(dataset, heads, rates, batch_size=batch_size, options=options)
 
 
 def _refuse_unused(options: Mapping[str, Any], why: str) -> None:
     for name, value in options.items():
         if value is not None:
             raise invalid(name, f"None for {why}", value)
-
-
-def _multilabel(dataset, labels, method, target, scheme, scheme_params, sampling_strength, epoch_size,
-                repeat_threshold, batch_size, options):
-    if method == "both":
-        raise invalid(
-            "method", "'resample' or 'weight' for a multilabel table", method,
-            hint="Exact composition needs one class per example; with several labels per row the "
-            "sampled label mix depends on co-occurrence. Use method='resample' (repeat factors) "
-            "with a pos_weight loss, or method='weight'",
-        )
-    if target is not None:
-        raise invalid("target", "None for a multilabel table", target,
-                      hint="Multi-label sampling uses repeat factors; set repeat_threshold")
-    if method == "weight":
-        _refuse_unused({"repeat_threshold": repeat_threshold}, "method='weight' (it does not resample)")
-        weight_of = weight_fn(labels, scheme=scheme or "balanced", scheme_params=scheme_params)
-        return build_stream(dataset, labels, factor_of=None, finish=finisher(labels, weight_of),
-                            batch_size=batch_size)
-    if scheme is not None:
-        raise invalid("scheme", "None for method='resample' on a multilabel table", scheme,
-                      hint="Repeat factors come from label frequencies; set repeat_threshold")
-    plan = sampling_plan(labels.table, sampling_strength=sampling_strength, epoch_size=epoch_size or "keep_all",
-                         repeat_threshold=repeat_threshold)
-    return build_stream(dataset, labels, factor_of=factor_fn(labels, plan.factors), finish=finisher(labels, None),
-                        batch_size=batch_size, options=options)
 
 
 def check_model_outputs(model: Any, table: WeightTable | Mapping[str, WeightTable]) -> int | dict[str, int] | None:

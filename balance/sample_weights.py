@@ -26,9 +26,11 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from balance._heads import Heads
 from balance._labels import Label, Labels, OnUnknown
+from balance._rates import HeadRates
+from balance._stream import build_stream, weight_lookup
 from balance.errors import invalid
-from balance.resampling import build_stream
 from balance.table import WeightTable
 
 WeightFn = Callable[[tf.Tensor], tf.Tensor]
@@ -80,53 +82,21 @@ def weight_fn(
     weights: Any = None,
 ) -> WeightFn:
     """``labels -> weights`` for resolved ``Labels``: by ``scheme``, or explicit ``weights``."""
+    return weight_lookup(labels, scheme_weights(labels, scheme=scheme, scheme_params=scheme_params, weights=weights))
+
+
+def scheme_weights(
+    labels: Labels, *, scheme: str | None = "balanced", scheme_params: Mapping[str, Any] | None = None,
+    weights: Any = None,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Per-class weights of ``scheme`` (multilabel: the pair ``(pos, neg)``), or ``weights`` checked."""
     table, params = labels.table, dict(scheme_params or {})
     if weights is not None and (scheme_params or scheme not in (None, "balanced")):
         raise invalid("weights", "None when `scheme` or `scheme_params` is given (pass one of them)", "weights")
     scheme = scheme or "balanced"
     if labels.form == "multi_hot":
-        pos, neg = table.label_weights(scheme, **params) if weights is None else _pair(weights, table.num_classes)
-        pos_t, neg_t = tf.constant(pos, tf.float32), tf.constant(neg, tf.float32)
-        if labels.spec.shape.rank and labels.spec.shape.rank >= 2 and labels.spec.shape[-1] == 1:
-            pos_t, neg_t = pos_t[:, None], neg_t[:, None]  # labels shaped (..., L, 1)
-
-        def multi_hot(y: tf.Tensor) -> tf.Tensor:
-            y = tf.cast(y, tf.float32)
-            return y * pos_t + (1.0 - y) * neg_t
-
-        return multi_hot
-
-    vector = table.class_weights(scheme, **params) if weights is None else _vector(weights, table.num_classes)
-    vector_t = tf.constant(vector, tf.float32)
-    default = tf.constant(labels.default_weight or 0.0, tf.float32)
-
-    def by_class(y: tf.Tensor) -> tf.Tensor:
-        ids, known, whole = labels.class_ids(y)
-        with tf.control_dependencies(labels.guards(y, known, whole)):
-            return tf.where(known, tf.gather(vector_t, ids), default)
-
-    return by_class
-
-
-def finisher(labels: Labels, weight_of: WeightFn | None) -> Callable[[Any], tuple[Any, ...]]:
-    """Element (or block) -> ``(x, y, sample_weight)``, or ``(x, y)`` without weights.
-
-    An existing ``(x, y, w)`` weight is multiplied into ours (or kept).
-    """
-
-    def finish(element: Any) -> tuple[Any, ...]:
-        x, y, w = labels.split(element)
-        if weight_of is None:
-            return (x, y) if w is None else (x, y, w)
-        weight = weight_of(y)
-        if w is not None:  # an existing sample_weight, e.g. (B,), times ours, e.g. (B, 1)
-            w = tf.cast(w, tf.float32)
-            for _ in range((weight.shape.rank or 0) - (w.shape.rank or 0)):
-                w = tf.expand_dims(w, -1)
-            weight = weight * w
-        return x, y, weight
-
-    return finish
+        return table.label_weights(scheme, **params) if weights is None else _pair(weights, table.num_classes)
+    return table.class_weights(scheme, **params) if weights is None else _vector(weights, table.num_classes)
 
 
 def attach_sample_weights(
@@ -157,9 +127,13 @@ def attach_sample_weights(
       >>> ds = balance.attach_sample_weights(ds, table, scheme="balanced", batch_size=32)
       >>> model.fit(ds)
     """
-    labels = Labels.resolve(dataset, table, label=label, label_form=label_form, on_unknown=on_unknown)
-    weight_of = weight_fn(labels, scheme=scheme, scheme_params=scheme_params, weights=weights)
-    return build_stream(dataset, labels, factor_of=None, finish=finisher(labels, weight_of), batch_size=batch_size)
+    heads = Heads.resolve(dataset, table, label=label, label_form=label_form, on_unknown=on_unknown)
+    if heads.several and weights is not None:
+        raise invalid("weights", "None with several tables (each head's weights come from `scheme`)", "weights")
+    rates = [HeadRates() if h.labels is None else HeadRates(
+        weights=scheme_weights(h.labels, scheme=scheme, scheme_params=scheme_params, weights=weights))
+        for h in heads.heads]
+    return build_stream(dataset, heads, rates, batch_size=batch_size)
 
 
 def _vector(weights: Any, k: int) -> np.ndarray:

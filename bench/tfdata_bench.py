@@ -1,36 +1,51 @@
-"""Benchmark: the tf.data layer against the plain pipeline, on four input shapes.
+"""Benchmark: the tf.data layer against the fastest plain pipeline, shape by shape.
 
 Data: N examples (default 1M), K classes (default 100) long-tailed at 1:1000,
-target uniform. Each example carries its id (to count copies per batch).
+target uniform, batches of 256. Each example carries its id (to count copies
+per batch).
 
-Input shapes, each with the plain pipeline a user would write for it:
+Input shapes. For each, the plain pipeline is the fastest of the common ways
+to write it: every candidate is timed first (medians of ``--repeats``), the
+winner is printed with its rate, and ours then runs on the winner's source,
+taking turns with the winning plain pipeline.
 
-* A. unbatched dicts: TFRecord parsed in batches of 1024, then ``unbatch()``;
+* A. unbatched dicts from TFRecord; ours gets ``batch_size=256``. Sources:
+  per-record ``map(parse_single)`` or ``batch(1024).map(parse).unbatch()``,
+  each with and without ``num_parallel_reads``. Plain: ``shuffle(10000).batch(256)``.
+* B. batched dicts from TFRecord; ours gets ``batch_size=256``. Sources:
+  ``batch(256).map(parse)`` (the vectorised parse) or
+  ``map(parse_single).batch(256)``, each with and without
+  ``num_parallel_reads``. Plain: the batches as they come.
+* C. in-memory ``(x, y)`` from ``from_tensor_slices``, batched by the user
+  afterwards (``rebalance(...).batch(256)``). Plain: ``shuffle(10000).batch(256)``;
+  "limit" adds the one ``batch(block).unbatch()`` that resampled unbatched
+  output needs, which is what C is held to.
+* D. TFDS-style ``(uint8 image 28x28x1, int64 label)`` tuples, unbatched;
   ours gets ``batch_size=256``. Plain: ``shuffle(10000).batch(256)``.
-* B. batched dicts: TFRecord parsed in batches of 256; ours gets
-  ``batch_size=256``. Plain: the parsed batches as they are.
-* C. in-memory ``(x, y)`` from ``from_tensor_slices``; the user batches
-  afterwards (``rebalance(...).batch(256)``). Plain: ``shuffle(10000).batch(256)``.
-  "limit" is plain plus one ``batch(block).unbatch()``, the regrouping that
-  resampling unbatched output needs.
-* D. TFDS-style ``(uint8 image 28x28x1, int64 label)`` tuples, unbatched (what
-  ``tfds.load(..., as_supervised=True)`` yields); ours gets ``batch_size=256``.
-  Plain: ``shuffle(10000).batch(256)``.
+* E. in-memory batched ``from_tensor_slices((x, y)).batch(256)``, the fastest
+  source there is, at K classes and at ``--many_classes`` (default 100,000);
+  ours gets ``batch_size=256``. Plain: the batches as they come.
+* F (not in the default run). in-memory unbatched ``(x, y)`` with
+  ``batch_size=256``, at both class counts. Plain: ``shuffle(10000).batch(256)``.
 
 Methods: ``resample``, ``both`` (sigma 0.5) and ``weight``. ``resample`` and
 ``both`` shuffle within their mixing window, so they get no extra shuffle;
-``weight`` does not reorder, so it gets the same ``shuffle(10000)`` as plain.
+``weight`` does not reorder, so on unbatched input it gets the same
+``shuffle(10000)`` as plain.
 
 Consumers: "bare" pulls labels and weights to numpy and nothing else;
-"fit" runs ``model.fit`` of a small model for a fixed number of steps.
-Reported: examples/s (median of ``--repeats`` passes), the ratio to plain
-for the same shape, the L1 distance of the (weighted) class mix to the
-target, and the most copies of one example in one batch.
+"fit" runs ``model.fit`` of a small model for ``--fit_steps`` batches.
+Reported per variant: examples/s (median of ``--repeats`` passes, variants
+taking turns), the ratio to the plain pipeline, CPU µs per example (process
+CPU time, consumer included) and ours minus plain, the L1 distance of the
+(weighted) class mix to the target with the L1 an exact sampler would show
+on a draw of the same size (the noise floor, large at 100k classes), and the
+most copies of one example in one batch (first 400 batches).
 
 Usage:
-  python bench/tfdata_bench.py                                   # full size
+  python bench/tfdata_bench.py                                   # every figure, full size
   python bench/tfdata_bench.py --examples 100000 --repeats 1     # quick
-  python bench/tfdata_bench.py --shapes A,C --consumers bare
+  python bench/tfdata_bench.py --shapes B,E --consumers bare
 """
 
 from __future__ import annotations
@@ -54,6 +69,7 @@ tf.get_logger().setLevel("ERROR")  # rejection_resample logs its whole distribut
 FEATURES = 8
 SHUFFLE = 10_000
 METHODS = ("resample", "both", "weight")
+REJECTION = "tf.data rejection_resample (time-bounded)"
 
 
 def long_tail(num_examples: int, num_classes: int, imbalance: float) -> np.ndarray:
@@ -92,17 +108,28 @@ def write_tfrecords(data_dir: str, x: np.ndarray, labels: np.ndarray, shards: in
 SPEC = {"label": tf.io.FixedLenFeature([], tf.int64), "x": tf.io.FixedLenFeature([FEATURES], tf.float32)}
 
 
-def parsed(files: list[str], parse_batch: int) -> tf.data.Dataset:
-    """Parsed dicts {label, head_b, x}; head_b is a second, balanced 3-class head."""
-    def parse(records):
-        example = tf.io.parse_example(records, SPEC)
-        return {**example, "head_b": (example["label"] * 7) % 3}
-
-    ds = tf.data.TFRecordDataset(files, num_parallel_reads=len(files))
-    return ds.batch(parse_batch).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+def with_head_b(example):
+    """A second, balanced 3-class head for the two-head rows."""
+    return {**example, "head_b": (example["label"] * 7) % 3}
 
 
-def images(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def records(files: list[str], parallel: bool) -> tf.data.Dataset:
+    return tf.data.TFRecordDataset(files, num_parallel_reads=len(files) if parallel else None)
+
+
+def parse_batches(files, parse_batch: int, parallel: bool) -> tf.data.Dataset:
+    """``batch(n).map(parse_example)``: the vectorised parse."""
+    return records(files, parallel).batch(parse_batch).map(
+        lambda r: with_head_b(tf.io.parse_example(r, SPEC)), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def parse_each(files, parallel: bool) -> tf.data.Dataset:
+    """``map(parse_single_example)``: one record at a time."""
+    return records(files, parallel).map(
+        lambda r: with_head_b(tf.io.parse_single_example(r, SPEC)), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def images(labels: np.ndarray) -> np.ndarray:
     """28x28x1 uint8 images whose first three pixels spell the example's id."""
     rng = np.random.default_rng(1)
     img = rng.integers(0, 256, size=(len(labels), 28, 28, 1), dtype=np.uint8)
@@ -112,57 +139,95 @@ def images(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return img
 
 
-def shapes(files, x, labels, img):
-    """name -> (source builder, how ours is called: 'batch_size' or 'after')."""
-    return {
-        "A": (lambda: parsed(files, 1024).unbatch(), "batch_size"),
-        "B": (lambda: parsed(files, BATCH), "batched"),
-        "C": (lambda: tf.data.Dataset.from_tensor_slices((x, labels)), "after"),
-        "D": (lambda: tf.data.Dataset.from_tensor_slices((img, labels)), "batch_size"),
-    }
+class Shape:
+    """One input shape: its plain candidates (name -> source), how ours is called, its data."""
+
+    def __init__(self, name, sources, mode, labels, table, table_b=None, image=False):
+        self.name, self.sources, self.mode = name, sources, mode
+        self.labels, self.table, self.table_b, self.image = labels, table, table_b, image
+
+    def plain(self, source):
+        if self.mode == "batched":
+            return source
+        return lambda: source().shuffle(SHUFFLE, seed=0).batch(BATCH)
+
+    def variants(self, source):
+        """[(name, builder)] on one source: plain, (limit), ours x 3, (two heads, rejection)."""
+        table = self.table
+
+        def ours(method, two_heads=False):
+            def build():
+                ds = source()
+                if method == "weight" and self.mode not in ("batched",):
+                    ds = ds.shuffle(SHUFFLE, seed=0)
+                kwargs = {} if self.mode == "after" else {"batch_size": BATCH}
+                if method != "weight":
+                    kwargs["seed"] = 0
+                tables = table
+                if two_heads:  # the second head rides along; sampling (if any) is on the first
+                    tables = {"label": table, "head_b": self.table_b}
+                    if method != "weight":
+                        kwargs["resample_on"] = "label"
+                out = balance.rebalance(ds, tables, method=method, **kwargs)
+                return out.batch(BATCH) if self.mode == "after" else out
+            return build
+
+        out = [("plain", self.plain(source))]
+        if self.mode == "after":
+            block = DEFAULT_MIXING_WINDOW
+            out.append(("limit", lambda: source().shuffle(SHUFFLE, seed=0).batch(block).unbatch().batch(BATCH)))
+        out += [(method, ours(method)) for method in METHODS]
+        if self.table_b is not None:
+            out += [(f"{method}, two heads", ours(method, two_heads=True)) for method in ("both", "weight")]
+        if self.name == "A":
+            k = table.num_classes
+
+            def rejection():  # tf.data's own resampler; it only undersamples, so it is slow at 1:1000
+                ds = source().rejection_resample(lambda e: tf.cast(e["label"], tf.int32), target_dist=[1.0 / k] * k,
+                                                 initial_dist=table.prior().tolist(), seed=0)
+                return ds.map(lambda _, e: e).batch(BATCH)
+
+            out.append((REJECTION, rejection))
+        return out
 
 
-def pipelines_for(shape: str, source, mode: str, table: balance.WeightTable, table_b: balance.WeightTable):
-    """[(variant name, builder)] for one input shape: plain, (limit), ours x 3."""
-    def plain():
-        return source() if mode == "batched" else source().shuffle(SHUFFLE, seed=0).batch(BATCH)
-
-    def ours(method, two_heads=False):
-        def build():
-            ds = source()
-            if method == "weight" and mode != "batched":
-                ds = ds.shuffle(SHUFFLE, seed=0)
-            kwargs = {} if mode == "after" else {"batch_size": BATCH}
-            if method != "weight":
-                kwargs["seed"] = 0
-            tables = table
-            if two_heads:  # the second head rides along; sampling (if any) is on the first
-                tables = {"label": table, "head_b": table_b}
-                kwargs.update(resample_on="label") if method != "weight" else None
-            out = balance.rebalance(ds, tables, method=method, **kwargs)
-            return out.batch(BATCH) if mode == "after" else out
-        return build
-
-    out = [("plain", plain)]
-    if mode == "after":
-        block = DEFAULT_MIXING_WINDOW
-        out.append(("limit", lambda: source().shuffle(SHUFFLE, seed=0).batch(block).unbatch().batch(BATCH)))
-    out += [(method, ours(method)) for method in METHODS]
-    if shape in ("A", "B"):
-        out += [(f"{method}, two heads", ours(method, two_heads=True)) for method in ("both", "weight")]
-    if shape == "A":
-        k = table.num_classes
-
-        def rejection():  # tf.data's own resampler; it only undersamples, so it is slow at 1:1000
-            ds = source().rejection_resample(lambda e: tf.cast(e["label"], tf.int32), target_dist=[1.0 / k] * k,
-                                             initial_dist=table.prior().tolist(), seed=0)
-            return ds.map(lambda _, e: e).batch(BATCH)
-
-        out.append((REJECTION, rejection))
-    return out
+def build_shapes(args, chosen):
+    x, labels = make_arrays(args.examples, args.classes, args.imbalance)
+    table = balance.WeightTable.from_labels(labels)
+    shapes = {}
+    if {"A", "B"} & set(chosen):
+        data_dir = args.data_dir or os.path.join(tempfile.gettempdir(), f"tfdata_bench_{args.examples}")
+        files = write_tfrecords(data_dir, x, labels)
+        table_b = balance.WeightTable.from_labels((labels * 7) % 3)
+        shapes["A"] = Shape("A", {
+            **{f"map(parse_single){npr}": (lambda p=p: parse_each(files, p)) for p, npr in PARALLEL},
+            **{f"batch(1024).map(parse).unbatch(){npr}": (lambda p=p: parse_batches(files, 1024, p).unbatch())
+               for p, npr in PARALLEL},
+        }, "batch_size", labels, table, table_b)
+        shapes["B"] = Shape("B", {
+            **{f"batch(256).map(parse){npr}": (lambda p=p: parse_batches(files, BATCH, p)) for p, npr in PARALLEL},
+            **{f"map(parse_single).batch(256){npr}": (lambda p=p: parse_each(files, p).batch(BATCH))
+               for p, npr in PARALLEL},
+        }, "batched", labels, table, table_b)
+    shapes["C"] = Shape("C", {"from_tensor_slices((x, y))": lambda: tf.data.Dataset.from_tensor_slices((x, labels))},
+                        "after", labels, table)
+    if "D" in chosen:
+        img = images(labels)
+        shapes["D"] = Shape("D", {"from_tensor_slices((image, y))": lambda: tf.data.Dataset.from_tensor_slices(
+            (img, labels))}, "batch_size", labels, table, image=True)
+    for k in (args.classes, args.many_classes):
+        if not {"E", "F"} & set(chosen):
+            break
+        xk, yk = (x, labels) if k == args.classes else make_arrays(args.examples, k, args.imbalance)
+        tk = table if k == args.classes else balance.WeightTable.from_labels(yk, num_classes=k)
+        shapes[f"E{k}"] = Shape(f"E {k:,} classes", {"from_tensor_slices((x, y)).batch(256)": (
+            lambda xk=xk, yk=yk: tf.data.Dataset.from_tensor_slices((xk, yk)).batch(BATCH))}, "batched", yk, tk)
+        shapes[f"F{k}"] = Shape(f"F {k:,} classes", {"from_tensor_slices((x, y))": (
+            lambda xk=xk, yk=yk: tf.data.Dataset.from_tensor_slices((xk, yk)))}, "batch_size", yk, tk)
+    return shapes
 
 
-REJECTION = "tf.data rejection_resample (time-bounded)"
+PARALLEL = ((False, ""), (True, ", num_parallel_reads=4"))
 
 
 def split(element):
@@ -237,79 +302,126 @@ def fit_pass(ds: tf.data.Dataset, steps: int, image: bool, num_classes: int) -> 
     return time.perf_counter() - start
 
 
+def fastest_source(shape: Shape, repeats: int):
+    """Times every plain candidate (bare consumer); returns (name, source, ex/s) of the fastest."""
+    if len(shape.sources) == 1:
+        (name, source), = shape.sources.items()
+        return name, source, None
+    runs = {name: [] for name in shape.sources}
+    for _ in range(repeats):
+        for name, source in shape.sources.items():
+            seconds, y, _, _ = bare_pass(shape.plain(source)())
+            runs[name].append(len(y) / seconds)
+    rates = {name: statistics.median(r) for name, r in runs.items()}
+    for name, rate in sorted(rates.items(), key=lambda item: -item[1]):
+        print(f"  {shape.name} plain candidate: {name}: {rate:,.0f} ex/s", flush=True)
+    best = max(rates, key=rates.get)
+    return best, shape.sources[best], rates[best]
+
+
+def noise_floor(labels: np.ndarray, size: int, k: int) -> float:
+    """L1 to the uniform target (over present classes) of an exact multinomial draw of ``size``."""
+    present = np.bincount(labels, minlength=k) > 0
+    q = present / present.sum()
+    draw = np.random.default_rng(0).multinomial(size, q)
+    return float(np.abs(draw / size - q).sum())
+
+
+def measure(shape: Shape, args, consumers) -> list[tuple]:
+    winner, source, _ = fastest_source(shape, args.repeats)
+    variants = shape.variants(source)
+    k = shape.table.num_classes
+    present = np.bincount(shape.labels, minlength=k) > 0
+    q = present / present.sum()
+    bare = {name: [] for name, _ in variants}
+    if "bare" in consumers:
+        for _ in range(args.repeats):  # variants take turns, so they share the machine's load alike
+            for name, build in variants:
+                if name != REJECTION or not bare[name]:
+                    bare[name].append(bare_pass(build(), 15.0 if name == REJECTION else None))
+    fit = {name: [] for name, _ in variants}
+    if "fit" in consumers:
+        for _ in range(args.repeats):
+            for name, build in variants:
+                if name != REJECTION:
+                    fit[name].append(fit_pass(build(), args.fit_steps, shape.image, k))
+    rows, refs = [], {}
+    for name, build in variants:
+        rate = cpu_us = l1 = floor = fit_rate = None
+        if bare[name]:
+            rate = statistics.median(len(r[1]) / r[0] for r in bare[name])
+            cpu_us = statistics.median(r[3] / len(r[1]) * 1e6 for r in bare[name])
+            _, y, w, _ = bare[name][-1]
+            if name not in ("plain", "limit"):
+                mix = np.bincount(y, weights=w, minlength=k)
+                l1 = float(np.abs(mix / mix.sum() - q).sum())
+                # weights alone are exact on any draw; a sampled stream has the noise of its draw
+                floor = 0.0 if name.startswith("weight") else noise_floor(shape.labels, len(y), k)
+        if fit[name]:
+            fit_rate = statistics.median(args.fit_steps * BATCH / s for s in fit[name])
+        if name in ("plain", "limit"):
+            refs[name] = {"rate": rate, "cpu": cpu_us, "fit": fit_rate}
+        base = refs["plain"]
+        limit = refs.get("limit", {}) if name in METHODS else {}
+        copies = max_copies(build().take(2) if name == REJECTION else build())
+        row = (shape.name, name, winner if name == "plain" else "", rate, _ratio(rate, base["rate"]),
+               _ratio(rate, limit.get("rate")), cpu_us,
+               None if cpu_us is None or base["cpu"] is None else cpu_us - base["cpu"],
+               fit_rate, _ratio(fit_rate, base["fit"]), l1, floor, copies)
+        rows.append(row)
+        print("  " + " | ".join(_cells(row)), flush=True)
+    return rows
+
+
+def _ratio(a, b):
+    return a / b if a and b else None
+
+
+HEADER = ("| shape | variant | plain: fastest source | bare ex/s | bare vs plain | vs limit | CPU µs/ex "
+          "| CPU µs/ex, ours minus plain | fit ex/s | fit vs plain | L1 to target | L1 floor "
+          "| max copies/batch |")
+
+
+def _cells(row):
+    (shape, name, winner, rate, ratio, limit_ratio, cpu_us, cpu_extra, fit_rate, fit_ratio, l1, floor,
+     copies) = row
+    fmt = lambda v, f: "-" if v is None else f.format(v)  # noqa: E731
+    return [shape, name, winner or "", fmt(rate, "{:,.0f}"), fmt(ratio, "{:.2f}x"), fmt(limit_ratio, "{:.2f}x"),
+            fmt(cpu_us, "{:.2f}"), fmt(cpu_extra, "{:+.2f}"), fmt(fit_rate, "{:,.0f}"), fmt(fit_ratio, "{:.2f}x"),
+            fmt(l1, "{:.4f}"), fmt(floor, "{:.4f}"), str(copies)]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=1_000_000)
     parser.add_argument("--classes", type=int, default=100)
+    parser.add_argument("--many_classes", type=int, default=100_000, help="the second class count of E and F")
     parser.add_argument("--imbalance", type=float, default=1000.0)
     parser.add_argument("--repeats", type=int, default=3, help="timed passes per variant (median)")
-    parser.add_argument("--shapes", default="A,B,C,D")
+    parser.add_argument("--shapes", default="A,B,C,D,E", help="any of A,B,C,D,E,F")
     parser.add_argument("--consumers", default="bare,fit")
     parser.add_argument("--fit_steps", type=int, default=1000)
     parser.add_argument("--data_dir", default=None, help="default: a temp dir")
     args = parser.parse_args(argv)
 
-    x, labels = make_arrays(args.examples, args.classes, args.imbalance)
-    data_dir = args.data_dir or os.path.join(tempfile.gettempdir(), f"tfdata_bench_{args.examples}")
-    files = write_tfrecords(data_dir, x, labels)
     chosen = args.shapes.split(",")
-    img = images(x, labels) if "D" in chosen else None
-    table = balance.WeightTable.from_labels(labels)
-    table_b = balance.WeightTable.from_labels((labels * 7) % 3)
-    k = args.classes
     consumers = args.consumers.split(",")
-    print(f"{args.examples:,} examples, {k} classes at 1:{args.imbalance:g}; batch {BATCH}; "
-          f"{os.cpu_count()} CPUs; target uniform; repeats {args.repeats}")
-
+    start = time.perf_counter()
+    print(f"{args.examples:,} examples, {args.classes} classes (E, F also {args.many_classes:,}) at "
+          f"1:{args.imbalance:g}; batch {BATCH}; {os.cpu_count()} CPUs; target uniform; repeats {args.repeats}; "
+          f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}", flush=True)
+    shapes = build_shapes(args, chosen)
     rows = []
-    all_shapes = shapes(files, x, labels, img)
-    for shape in chosen:
-        source, mode = all_shapes[shape]
-        variants = pipelines_for(shape, source, mode, table, table_b)
-        bare = {name: [] for name, _ in variants}
-        if "bare" in consumers:
-            for _ in range(args.repeats):  # variants take turns, so they share the machine's load alike
-                for name, build in variants:
-                    if name != REJECTION or not bare[name]:
-                        bare[name].append(bare_pass(build(), 15.0 if name == REJECTION else None))
-        fit = {name: [] for name, _ in variants}
-        if "fit" in consumers:
-            for _ in range(args.repeats):
-                for name, build in variants:
-                    if name != REJECTION:
-                        fit[name].append(fit_pass(build(), args.fit_steps, shape == "D", k))
-        base_bare = base_fit = base_cpu = None
-        for name, build in variants:
-            rate = l1 = cpu_rate = None
-            if bare[name]:
-                rate = statistics.median(len(r[1]) / r[0] for r in bare[name])
-                _, y, w, _ = bare[name][-1]
-                cpu_rate = statistics.median(len(r[1]) / r[3] for r in bare[name])
-                mix = np.bincount(y, weights=w, minlength=k)
-                l1 = float(np.abs(mix / mix.sum() - 1.0 / k).sum()) if name not in ("plain", "limit") else None
-            fit_rate = statistics.median(args.fit_steps * BATCH / s for s in fit[name]) if fit[name] else None
-            base_bare = base_bare or rate
-            base_cpu = base_cpu if name != "plain" else cpu_rate
-            base_fit = base_fit or fit_rate
-            copies = max_copies(build().take(2) if name == REJECTION else build())
-            rows.append((shape, name, rate, rate / base_bare if rate else None,
-                         cpu_rate / base_cpu if cpu_rate else None,
-                         fit_rate, fit_rate / base_fit if fit_rate else None, l1, copies))
-            print("  " + " | ".join(_cells(rows[-1])), flush=True)
-
-    print("\n| shape | variant | bare ex/s | bare vs plain | bare vs plain, CPU time | fit ex/s | fit vs plain "
-          "| L1 to target | max copies/batch |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for key, shape in shapes.items():
+        if key[0] in chosen:
+            rows += measure(shape, args, consumers)
+    print(f"\nload average at the end {' '.join(f'{v:.1f}' for v in os.getloadavg())}; "
+          f"{time.perf_counter() - start:.0f} s in all")
+    print("\n" + HEADER)
+    print("|---|---|---|" + "---:|" * 10)
     for row in rows:
         print("| " + " | ".join(_cells(row)) + " |")
     return 0
-
-
-def _cells(row):
-    shape, name, rate, ratio, cpu_ratio, fit_rate, fit_ratio, l1, copies = row
-    fmt = lambda v, f: "-" if v is None else f.format(v)  # noqa: E731
-    return [shape, name, fmt(rate, "{:,.0f}"), fmt(ratio, "{:.2f}x"), fmt(cpu_ratio, "{:.2f}x"),
-            fmt(fit_rate, "{:,.0f}"), fmt(fit_ratio, "{:.2f}x"), fmt(l1, "{:.4f}"), str(copies)]
 
 
 if __name__ == "__main__":

@@ -73,3 +73,15 @@ def test_batch_size_with_dense_labels_is_refused():
         balance.rebalance(ds, TABLE, method="weight", label_form="dense", batch_size=2)
     with pytest.raises(ValueError, match="one class per example"):
         balance.rebalance(ds, TABLE, method="resample", seed=0)
+
+
+@pytest.mark.parametrize("method", ["weight", "resample"])
+def test_int64_ids_past_int32_are_unknown_not_wrapped(method):
+    # 2**32 + 1 would wrap to class 1 in int32; it is outside the table.
+    labels = np.array([0, 2**32 + 1, 2, 1], np.int64)
+    kwargs = {} if method == "weight" else {"seed": 0}
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"class ids in \[0, 3\)") as error:
+        list(balance.rebalance(pairs(labels), TABLE, method=method, batch_size=4, **kwargs))
+    assert "4294967297" in str(error.value)
+    kept = next(iter(balance.rebalance(pairs(labels), TABLE, method="weight", batch_size=4, on_unknown=0.0)))
+    np.testing.assert_allclose(kept[2].numpy()[1], 0.0)

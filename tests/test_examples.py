@@ -71,6 +71,13 @@ def check_class_batches(r):
     assert np.isfinite(r["fit loss"])
 
 
+def check_live_rebalancing(r):
+    erm_bacc, erm_rare = r["ERM"]  # [balanced accuracy, recall of the 3 rarest classes]
+    for run in ("fixed weight", "DRW", "progressive sigma"):
+        assert r[run][0] > erm_bacc + 0.1 and r[run][1] > erm_rare + 0.3, run
+    assert r["recall-driven (CDB)"][0] > erm_bacc + 0.02  # CDB moves the target towards the lagging classes
+
+
 CHECKS = {name[len("check_"):]: fn for name, fn in globals().items() if name.startswith("check_")}
 # Examples whose claims are checked in a test file of their own.
 CHECKED_ELSEWHERE = {"label_shift": "test_examples_label_shift.py", "multi_output_weights": "test_examples_multi_output.py"}

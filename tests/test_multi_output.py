@@ -134,3 +134,78 @@ def test_bad_input_is_refused_before_data_flows(heads):
     too_many = tf.data.Dataset.from_tensor_slices((x[:4], {"a": y_a[:4], "b": np.array([0, 1, 2, 7])}))
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"class ids in \[0, 3\)"):
         list(balance.rebalance(too_many, tables, method="weight", batch_size=4))
+
+
+def one_batch(ds, tables, **kwargs):
+    return next(iter(balance.rebalance(ds, tables, batch_size=N, **kwargs)))
+
+
+def test_each_head_gets_what_a_single_output_would_get(heads):
+    # One path: a head's weights are exactly the single-output weights for the same options.
+    x, y_a, y_b, tables = heads
+    two = tf.data.Dataset.from_tensor_slices((x, {"a": y_a, "b": y_b}))
+    _, _, weights = one_batch(two, tables, method="weight", scheme={"a": "effective_number"},
+                              target={"b": "original"})
+    _, _, alone_a = one_batch(tf.data.Dataset.from_tensor_slices((x, y_a)), tables["a"], method="weight",
+                              scheme="effective_number")
+    np.testing.assert_allclose(weights["a"], alone_a, rtol=1e-6)
+    np.testing.assert_allclose(weights["b"], np.ones(N), rtol=1e-6)  # q = p: weight 1
+    _, _, shared = one_batch(two, tables, method="weight", target=0.5)  # one value for every head
+    for head, y in (("a", y_a), ("b", y_b)):
+        _, _, alone = one_batch(tf.data.Dataset.from_tensor_slices((x, y)), tables[head], method="weight",
+                                target=0.5)
+        np.testing.assert_allclose(shared[head], alone, rtol=1e-6)
+
+
+def test_a_multilabel_head_takes_its_own_scheme(heads):
+    x, y_a, _, tables = heads
+    rows = np.stack([y_a, 1 - y_a, (np.arange(N) % 4 == 0)], axis=1).astype(np.float32)
+    table_m = WeightTable.from_labels(rows, task="multilabel")
+    ds = tf.data.Dataset.from_tensor_slices((x, {"a": y_a, "m": rows}))
+    _, _, weights = one_batch(ds, {"a": tables["a"], "m": table_m}, method="weight", scheme={"m": "pos_weight"})
+    pos, neg = table_m.label_weights("pos_weight")
+    np.testing.assert_allclose(weights["m"], rows * pos + (1 - rows) * neg, rtol=1e-6)
+    np.testing.assert_allclose(weights["a"], tables["a"].class_weights("balanced")[y_a], rtol=1e-6)
+
+
+def test_existing_weights_combine_as_for_one_output(heads):
+    x, y_a, y_b, tables = heads
+    w = np.linspace(0.5, 1.5, N).astype(np.float32)
+    rows = np.stack([y_a, 1 - y_a], axis=1).astype(np.float32)
+    table_m = WeightTable.from_labels(rows, task="multilabel")
+    plain = one_batch(tf.data.Dataset.from_tensor_slices((x, {"a": y_a, "m": rows})),
+                      {"a": tables["a"], "m": table_m}, method="weight")[2]
+    # One weight for every head; a (B,) weight times a multi-hot head's (B, L) weights gains an axis.
+    shared = one_batch(tf.data.Dataset.from_tensor_slices((x, {"a": y_a, "m": rows}, w)),
+                       {"a": tables["a"], "m": table_m}, method="weight")[2]
+    np.testing.assert_allclose(shared["a"], plain["a"] * w, rtol=1e-6)
+    np.testing.assert_allclose(shared["m"], plain["m"] * w[:, None], rtol=1e-6)
+    per_head = one_batch(tf.data.Dataset.from_tensor_slices((x, {"a": y_a, "b": y_b}, {"a": w, "b": 2 * w})),
+                         {"a": tables["a"], "b": None}, method="weight")[2]
+    np.testing.assert_allclose(per_head["a"], tables["a"].class_weights("balanced")[y_a] * w, rtol=1e-6)
+    np.testing.assert_allclose(per_head["b"], 2 * w, rtol=1e-6)  # no table: weight 1 times its own
+
+
+def test_dict_elements_name_each_heads_label(heads):
+    x, y_a, y_b, tables = heads
+    flat = tf.data.Dataset.from_tensor_slices({"x": x, "y_a": y_a, "y_b": y_b})
+    features, labels, weights = next(iter(balance.rebalance(
+        flat, tables, method="weight", batch_size=64, label={"a": "y_a", "b": lambda e: e["y_b"]})))
+    assert set(features) == {"x", "y_b"} and set(labels) == set(weights) == {"a", "b"}
+    np.testing.assert_array_equal(labels["a"], y_a[:64])
+    np.testing.assert_allclose(weights["b"], tables["b"].class_weights("balanced")[y_b[:64]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"target": {"z": "uniform"}}, r"`target`. Expected one value for all heads, or a mapping keyed by the heads"),
+    ({"repeat_threshold": {"a": 0.1}}, r"`repeat_threshold\['a'\]`. Expected None for this head"),
+    ({"repeat_threshold": 0.1}, "`repeat_threshold`. Expected None: no head uses it"),
+    ({"scheme": {"b": "balanced"}, "target": {"b": "uniform"}}, r"`scheme`. Expected None when `target`.*head 'b'"),
+    ({"label": "a"}, "`label`. Expected a mapping"),
+    ({"label": {"c": "a"}}, r"`label`. Expected keys among the table keys.*No table for \['c'\]"),
+])
+def test_per_head_options_that_cannot_apply_are_refused(heads, kwargs, match):
+    x, y_a, y_b, tables = heads
+    flat = tf.data.Dataset.from_tensor_slices({"x": x, "a": y_a, "b": y_b})
+    with pytest.raises(ValueError, match=match):
+        balance.rebalance(flat, tables, method="both", seed=0, **kwargs)

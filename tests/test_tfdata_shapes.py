@@ -125,3 +125,10 @@ def test_existing_sample_weights_are_multiplied_in(data):
     _, plain = collect(balance.rebalance(tf.data.Dataset.from_tensor_slices((x, y)), table, method="weight",
                                          batch_size=BATCH))
     np.testing.assert_allclose(ws, 2.0 * plain)
+
+
+def test_weights_alone_keep_the_number_of_batches_known(data):
+    # Keras reads it for its progress bar and for later epochs; `batch` would give the same.
+    x, y, _, table = data
+    out = balance.rebalance(tf.data.Dataset.from_tensor_slices((x, y)), table, method="weight", batch_size=BATCH)
+    assert int(out.cardinality()) == -(-N // BATCH) == len(list(out))

@@ -46,7 +46,7 @@ import tensorflow as tf
 
 from balance._labels import Label, Labels
 from balance.errors import invalid
-from balance.resampling import positive_int
+from balance._stream import positive_int
 from balance.table import WeightTable
 from balance.targets import Target, resolve_target
 

@@ -356,9 +356,9 @@ class _Buffers:
                      else tf.fill([self.rows * self.slots, *s.shape], "") for s in self.specs)
 
     def insert(self, bufs, seen, block):
-        ids, known, whole = self.labels.class_ids(self.labels.get(block))
-        with tf.control_dependencies(self.labels.guards(self.labels.get(block), known, whole)):
-            ids = tf.reshape(ids, [-1])
+        labels = self.labels.get(block)
+        ids, _, ok = self.labels.class_ids(labels)
+        ids = tf.reshape(self.labels.checked(labels, ok, ids), [-1])
         row = ids if self.row_of is None else tf.gather(self.row_of, ids)
         index = tf.reshape(tf.where(row >= 0), [-1])
         row = tf.gather(row, index)

@@ -373,7 +373,7 @@ def test_tls_flags_are_checked_before_reading(data, tmp_path, flags, message):
 def test_the_local_cluster_the_command_starts_admits_only_its_own_client():
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipelines import _dask
+    from pipelines.jobs import dask as _dask
 
     options = PipelineOptions(["--runner", "dask"])
     with _dask.cluster(_dask.DaskSetup(None, workers=1, threads_per_worker=1), options):

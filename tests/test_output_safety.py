@@ -149,3 +149,19 @@ def test_an_empty_directory_is_a_fine_output(project, tmp_path):
     out.mkdir()
     assert sample(project / "data.csv", out) == 0
     assert (out / "_table.json").exists() and (out / MANIFEST_NAME).exists()
+
+
+def test_a_sample_failing_once_its_shards_are_staged_leaves_everything_as_it_was(project, tmp_path, capsys):
+    """The shards are written into the staging directory; the last step then finds that --table counts
+    other data and publishes nothing: the old sample, its manifest and the user's files stay."""
+    out = project / "out"
+    assert sample(project / "data.csv", out) == 0
+    other = tmp_path / "other"
+    write_csv(other / "data.csv", {"y": [0, 1, 2] * 90 + [0] * 30})  # the same classes, other counts
+    assert rebalance("stats", "--input", other / "data.csv", "--label", "y", "--output", tmp_path / "other.json",
+                     "--quiet") == 0
+    before = snapshot(project)
+    assert sample(project / "data.csv", out, "--overwrite", "--table", tmp_path / "other.json") == 1
+    assert "the counts of this input" in capsys.readouterr().err
+    assert snapshot(project) == before
+    assert sorted(os.listdir(project)) == ["data.csv", "notes.txt", "out"]

@@ -108,6 +108,8 @@ def _convert(flat: pa.Array, config: StatsConfig, text: bool) -> tuple[np.ndarra
                               "ints from 0 (or pass --label_dtype string for names)")
         ids = pc.fill_null(flat, 0).to_numpy(zero_copy_only=False).astype(np.int64)
         return ids, nulls if nulls.any() else None
+    if pa.types.is_null(dtype):  # a list of nulls only: missing values
+        return np.zeros(len(flat), dtype=np.int64), nulls if nulls.any() else None
     if pa.types.is_decimal(dtype):  # as floats: whole numbers are ids, others are refused by value
         flat, dtype = pc.cast(flat, pa.float64()), pa.float64()
     if pa.types.is_floating(dtype):

@@ -26,6 +26,8 @@ from balance.table_fields import check_label_field, check_path, json_numbers
 from balance.errors import InvalidTableError, invalid
 
 FORMAT_VERSION = 1
+# The table inside a directory that holds one (a `rebalance sample` output); "_" so data readers skip it.
+SAMPLE_TABLE_NAME = "_table.json"
 REQUIRED_FIELDS = ("format_version", "task", "counts", "num_examples")
 FIELDS = REQUIRED_FIELDS + ("label", "num_classes", "class_names", "num_elements", "provenance", "precomputed")
 
@@ -141,6 +143,12 @@ def save(table: Any, path: str) -> str:
 
 def load(cls: type, path: str) -> Any:
     check_path("path", path)
-    if not fileio.exists(path) or fileio.isdir(path):
+    if fileio.isdir(path):
+        inside = f"{path.rstrip('/')}/{SAMPLE_TABLE_NAME}"
+        if not fileio.exists(inside):
+            raise invalid("path", f"a weight table file, or a directory holding {SAMPLE_TABLE_NAME}", path,
+                          hint="A directory of tables (one per label) is read with balance.load_tables")
+        path = inside
+    if not fileio.exists(path):
         raise invalid("path", "an existing weight table file", path)
     return _validated(cls, jsonfile.read_json(path), repr(path))

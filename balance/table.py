@@ -39,13 +39,13 @@ from balance.table_fields import (
     make_provenance,
     pos_over_neg,
 )
-from balance._table_io import FORMAT_VERSION
+from balance._table_io import FORMAT_VERSION, SAMPLE_TABLE_NAME
 from balance._version import __version__
 from balance.errors import invalid, short_repr
 from balance.merging import merge_parts
 from balance.vocabulary import LABEL_DTYPES, TASKS
 
-__all__ = ["FORMAT_VERSION", "LABEL_DTYPES", "TASKS", "WeightTable"]
+__all__ = ["FORMAT_VERSION", "LABEL_DTYPES", "SAMPLE_TABLE_NAME", "TASKS", "WeightTable"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -318,7 +318,7 @@ class WeightTable:
         sample = self.provenance.get("sample")
         if not isinstance(sample, Mapping):
             raise invalid("table", f"a table written by rebalance sample for {what}()", "a table without "
-                          "sampling provenance", hint="Load DIR/table.json of the sample")
+                          "sampling provenance", hint="Load the sample's directory (DIR/_table.json)")
         return sample
 
     def with_precomputed(self, scheme: str = "balanced", *, scheme_params: Mapping[str, Any] | None = None
@@ -366,6 +366,10 @@ class WeightTable:
     @classmethod
     def load(cls, path: str) -> WeightTable:
         """Reads and validates a table written by ``save`` (or the Beam job).
+
+        Args:
+          path: a table file, or a directory holding ``_table.json`` (the
+            output of ``rebalance sample``).
 
         Raises:
           balance.errors.InvalidArgumentError: no such file.

@@ -113,7 +113,7 @@ def epochs(data: str, repeats: int) -> dict:
         ds = tf.data.TFRecordDataset(files, num_parallel_reads=len(files))
         return ds.batch(PARSE_BATCH).map(lambda b: tf.io.parse_example(b, spec), num_parallel_calls=tf.data.AUTOTUNE)
 
-    sample_table = balance.WeightTable.load(os.path.join(data, "sample", "table.json"))
+    sample_table = balance.WeightTable.load(os.path.join(data, "sample", "_table.json"))
     source_table = balance.WeightTable.load(os.path.join(data, "source.json"))
     sample_files = _files(os.path.join(data, "sample"))
     full_files = sorted(tf.io.gfile.glob(os.path.join(data, "tfrecord", "*")))

@@ -26,10 +26,13 @@ _TYPES = {cls.__name__: cls for cls in (errors.InvalidArgumentError, errors.Inva
 
 
 def as_data_error(err: errors.RebalanceError, path: str) -> errors.RebalanceError:
-    """An error met while reading ``path``, as an ``InvalidDataError`` naming that file."""
-    if isinstance(err, errors.InvalidDataError):
-        return err if err.path is not None else errors.InvalidDataError(str(err), path=path, record=err.record)
-    return errors.InvalidDataError(str(err), path=path)
+    """An error met while reading ``path``, as an ``InvalidDataError`` naming that file (in its message too)."""
+    if isinstance(err, errors.InvalidDataError) and err.path is not None:
+        return err
+    message = str(err)
+    if path not in message:  # say which file, as every error met in data does
+        message = f"{message.rstrip('.')}. {errors.where_text(path, None)}"
+    return errors.InvalidDataError(message, path=path, record=getattr(err, "record", None))
 
 
 def for_label(err: errors.RebalanceError, label: str) -> errors.RebalanceError:

@@ -99,15 +99,15 @@ def test_show_says_a_table_is_a_sample_with_its_keep_rates_and_source(tmp_path, 
     assert main(["sample", "--input", str(data), "--format", "csv", "--label", "y", "--max_ratio", "2",
                  "--seed", "7", "--output", str(tmp_path / "samp"), "--quiet"]) == 0
     capsys.readouterr()
-    assert main(["show", str(tmp_path / "samp" / "table.json")]) == 0
+    assert main(["show", str(tmp_path / "samp" / "_table.json")]) == 0
     out = capsys.readouterr().out
-    table = WeightTable.load(str(tmp_path / "samp" / "table.json"))
+    table = WeightTable.load(str(tmp_path / "samp" / "_table.json"))
     rates = ", ".join(f"{name} {rate:.6g}" for name, rate in zip(table.class_names, table.keep_rates(), strict=True))
     assert f"a SAMPLE (rebalance sample, seed 7) of 600 examples counted from {data}" in out
     assert f"keep rates: {rates}" in out and "keep rates: cat 0.199187, dog 1, eel 1" in out
     assert "losses.shift_logits" in out
-    source = WeightTable.load(str(tmp_path / "samp" / "source_table.json"))
-    assert main(["show", str(tmp_path / "samp" / "source_table.json")]) == 0
+    source = WeightTable.load(str(tmp_path / "samp" / "_source_table.json"))
+    assert main(["show", str(tmp_path / "samp" / "_source_table.json")]) == 0
     plain = capsys.readouterr().out
     assert "SAMPLE" not in plain and f"counted from: {data}" in plain and source.num_examples == 600
 

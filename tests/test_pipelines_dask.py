@@ -166,13 +166,17 @@ def test_several_labels_in_one_pass(cluster, tmp_path):
     assert tables["b"].class_names == ("cat", "dog", "eel")
 
 
-def test_missing_label_column_fails_as_on_direct_runner(data, cluster, tmp_path):
+@pytest.mark.parametrize("fmt, flags, match", [
+    ("csv", ["--label", "lable"], r"argument `label`.*Received: label='lable'.*did you mean 'label'\?"),
+    ("tfrecord", ["--label", "lable"], r"argument `label`.*Received: label='lable'.*did you mean 'label'\?"),
+    ("parquet", ["--weight", "weigth"], r"argument `weight`.*Received: weight='weigth'.*\['label', 'w'\]"),
+])
+def test_a_missing_key_stops_the_job_as_on_the_direct_runner(data, cluster, tmp_path, fmt, flags, match):
     messages = []
-    for name, flags in (("direct", []), ("dask", on_dask(cluster[0]))):
+    for name, runner in (("direct", []), ("dask", on_dask(cluster[0]))):
         output = tmp_path / f"{name}.json"
-        with pytest.raises(ValueError, match=r"argument `max_bad_fraction`.*bad_missing_label") as err:
-            run(["--input", str(data / "csv" / "*"), "--format", "csv", "--label", "y",
-                 "--output", str(output), *flags])
+        with pytest.raises(ValueError, match=match) as err:
+            run(["--input", str(data / fmt / "*"), "--format", fmt, "--output", str(output), *flags, *runner])
         assert not output.exists()
         messages.append(str(err.value))
     assert messages[0] == messages[1]

@@ -216,9 +216,13 @@ def test_publishing_replaces_only_with_overwrite_and_writes_the_index_last(tmp_p
     (out / "old.txt").write_text("old")
     with pytest.raises(InvalidArgumentError, match="new or empty directory"):
         publish_tables(tables, str(out))
+    with pytest.raises(InvalidArgumentError, match="written by rebalance.*'old.txt'"):  # not ours
+        publish_tables(tables, str(out), overwrite=True)
     assert (out / "old.txt").exists() and not [n for n in os.listdir(tmp_path) if n.startswith(".")]
+    (out / "old.txt").unlink()
+    publish_tables(tables, str(out))
     publish_tables(tables, str(out), overwrite=True)
-    assert sorted(os.listdir(out)) == ["a.json", "index.json", "x_y.json"]
+    assert sorted(os.listdir(out)) == ["_rebalance_manifest.json", "a.json", "index.json", "x_y.json"]
     assert balance.load_tables(str(out)) == tables
     (out / "index.json").unlink()  # as a job killed before its last step leaves it
     with pytest.raises(InvalidArgumentError, match=r"holding index.json.*an incomplete job's output"):

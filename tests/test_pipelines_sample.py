@@ -85,15 +85,17 @@ def test_weight_feature_is_one_over_keep_and_records_are_unchanged(source, first
 def test_layout_and_provenance(source, first):
     root, _, _, table = source
     sample_table, out = first
-    names = sorted(os.listdir(out))
-    assert names[-1] == "table.json" and all(n.startswith("part-") for n in names[:-1])
+    names = sorted(n for n in os.listdir(out) if not n.startswith("_"))
+    assert sorted(set(os.listdir(out)) - set(names)) == ["_rebalance_manifest.json", "_table.json"]
+    assert names and all(n.startswith("part-") for n in names)
     assert not [n for n in os.listdir(root) if "incomplete" in n or "replaced" in n]
     info = sample_table.provenance["sample"]
     assert info["seed"] == 7 and info["target"] == {"max_ratio": 2.0} and info["weight_feature"] == "w"
     assert info["source"]["fingerprint"] == table.provenance["fingerprint"]
     np.testing.assert_array_equal(sample_table.source_counts(), table.counts)
-    assert sample_table.provenance["inputs"] == [str(out / n) for n in names[:-1]]
-    assert WeightTable.load(str(out / "table.json")) == sample_table
+    assert sample_table.provenance["inputs"] == [str(out / n) for n in names]
+    assert WeightTable.load(str(out / "_table.json")) == sample_table
+    assert WeightTable.load(str(out)) == sample_table  # the sample's directory is its table too
 
 
 def test_same_multiset_across_runs_shards_and_batches(source, first):
@@ -151,8 +153,8 @@ def test_arrow_formats_keep_schema_and_cells(tmp_path, fmt, capsys):
     table = run(["--input", str(tmp_path / "in" / "*"), "--format", fmt, "--output", str(out),
                  "--max_ratio", "3", "--weight_feature", "w"])
     assert "No --table given" in capsys.readouterr().out
-    assert (out / "source_table.json").exists()
-    source = WeightTable.load(str(out / "source_table.json"))
+    assert (out / "_source_table.json").exists()
+    source = WeightTable.load(str(out / "_source_table.json"))
     files = sorted(str(p) for p in out.glob("part-*"))
     read = pq.read_table(files) if fmt == "parquet" else pa.concat_tables(
         [pa_csv.read_csv(f, convert_options=pa_csv.ConvertOptions(column_types={"score": pa.string()}))
@@ -170,6 +172,28 @@ def test_arrow_formats_keep_schema_and_cells(tmp_path, fmt, capsys):
         assert row["score"] == expected if fmt == "parquet" else float(row["score"]) == float(expected)
     np.testing.assert_array_equal(table.counts, np.bincount([r["label"] for r in rows], minlength=3))
     np.testing.assert_array_equal(source.counts, np.bincount(labels, minlength=3))
+
+
+def test_whole_directory_readers_read_the_sample_of_a_parquet_input(tmp_path, capsys):
+    """The table, source table and manifest start with "_": Arrow, pandas and rebalance's own readers skip them."""
+    import pandas as pd
+
+    labels = np.random.default_rng(3).choice(3, size=2000, p=P)
+    write_parquet(tmp_path / "in" / "a.parquet", {"label": labels, "i": np.arange(2000)}, row_group_size=500)
+    out = tmp_path / "out"
+    assert cli.main(["sample", "--input", str(tmp_path / "in"), "--output", str(out), "--max_ratio", "2",
+                     "--quiet"]) == 0  # the format is inferred from the file names
+    table = WeightTable.load(str(out))
+    read = pq.read_table(str(out))
+    assert read.column_names == ["label", "i"] and read.num_rows == table.num_examples
+    np.testing.assert_array_equal(np.bincount(read["label"].to_numpy(), minlength=3), table.counts)
+    assert len(pd.read_parquet(str(out))) == table.num_examples
+    for given in (str(out), str(out / "*")):  # a directory or a glob of it: the data files only
+        assert run_stats(["--input", given, "--output", str(tmp_path / "again.json")]).counts.tolist() == \
+            table.counts.tolist()
+    capsys.readouterr()
+    assert cli.main(["show", str(out)]) == 0
+    assert f"{int(table.num_examples):,}" in capsys.readouterr().out
 
 
 def test_csv_byte_ranges_keep_the_records_the_whole_file_keeps(tmp_path):
@@ -300,12 +324,11 @@ def test_target_file_that_is_not_shares(source, bad, content, match):
 
 def test_non_empty_output_needs_overwrite(source, bad):
     call, tmp_path = bad
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "old.txt").write_text("x")
+    call("--max_ratio", "2", table=source[3])
     with pytest.raises(ValueError, match="`output`.*--overwrite"):
         call("--max_ratio", "2", table=source[3])
-    table = call("--max_ratio", "2", "--overwrite", table=source[3])
-    assert not (tmp_path / "out" / "old.txt").exists() and table.num_examples > 0
+    table = call("--max_ratio", "2", "--overwrite", table=source[3])  # its own output: replaced
+    assert table.num_examples > 0
     assert sorted(n for n in os.listdir(tmp_path) if n != "t.json" and n != "target.json") == ["out"]
 
 

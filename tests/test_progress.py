@@ -54,7 +54,7 @@ def test_sample_job_prints_progress_and_quiet_silences_it(tmp_path, csv_files, c
     flags = ["--input", csv_files, "--format", "csv", "--max_ratio", "1"]
     run_sample([*flags, "--output", str(tmp_path / "s1"), "--quiet"])  # no --table: counts, then samples
     assert "progress" not in capsys.readouterr().err
-    run_sample([*flags, "--output", str(tmp_path / "s2"), "--table", str(tmp_path / "s1" / "source_table.json")])
+    run_sample([*flags, "--output", str(tmp_path / "s2"), "--table", str(tmp_path / "s1" / "_source_table.json")])
     lines = progress_lines(capsys.readouterr().err)
     assert len(lines) >= 2 and all(total == FILES for _, total, _ in lines)
     assert lines[-1] == (FILES, FILES, FILES * ROWS)  # every record read, kept or not

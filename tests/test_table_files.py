@@ -164,12 +164,13 @@ def test_written_files_get_the_permissions_of_an_ordinary_write(tmp_path, umask,
     assert main(["stats", *common, "--label", "y", "--label", "z", "--output", str(multi)]) == 0
     assert main(["sample", *common, "--label", "y", "--max_ratio", "1", "--output", str(samp)]) == 0
     WeightTable.from_counts([1, 2]).save(str(tmp_path / "saved.json"))
-    assert main(["merge", str(table), str(tmp_path / "samp" / "table.json"), "--disjoint",
+    assert main(["merge", str(table), str(tmp_path / "samp" / "_table.json"), "--disjoint",
                  "--output", str(tmp_path / "merged.json")]) == 0
     assert main(["show", str(table), "--plot", str(tmp_path / "plot.png")]) == 0
     capsys.readouterr()
-    written = [table, multi / "index.json", multi / "y.json", samp / "table.json", tmp_path / "saved.json",
-               tmp_path / "merged.json", tmp_path / "plot.png"]
+    written = [table, multi / "index.json", multi / "y.json", multi / "_rebalance_manifest.json", samp / "_table.json",
+               samp / "_rebalance_manifest.json", tmp_path / "saved.json", tmp_path / "merged.json",
+               tmp_path / "plot.png"]
     assert {str(p): oct(_mode(p)) for p in written} == {str(p): oct(expected) for p in written}
     shards = [p for p in samp.iterdir() if p.name.startswith("part-")]
     assert shards and all(_mode(p) == expected for p in shards)

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from balance.errors import invalid
 from pipelines.config import StatsConfig
 
 
@@ -33,12 +34,18 @@ def arrow_labels(
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     n = len(column)
+    column = _decoded(column)
     if text and config.form != "sparse" and _is_text(column.type):
         column = pc.split_pattern(column, config.label_delimiter)
-    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+    if _is_list(column.type):
         lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False)
-        flat = pc.list_flatten(column)
+        flat = _decoded(pc.list_flatten(column))
+        _check_type(flat.type, config, "a list of")
+    elif pa.types.is_null(column.type):  # a column of nulls only: every label is missing
+        lengths = np.zeros(n, dtype=np.int64)
+        flat = pa.array([], pa.int64())
     else:
+        _check_type(column.type, config, "")
         nulls = column.is_null().to_numpy(zero_copy_only=False)
         lengths = (~nulls).astype(np.int64)
         flat = column.drop_null()
@@ -57,13 +64,54 @@ def _is_text(dtype: pa.DataType) -> bool:
     return pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
 
 
+def _is_list(dtype: pa.DataType) -> bool:
+    return pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or pa.types.is_fixed_size_list(dtype)
+
+
+def _decoded(column: pa.Array) -> pa.Array:
+    """A dictionary column (pandas ``category``) as its values; string views as strings."""
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if hasattr(pa.types, "is_string_view") and pa.types.is_string_view(column.type):
+        column = column.cast(pa.string())
+    if hasattr(pa.types, "is_binary_view") and pa.types.is_binary_view(column.type):
+        column = column.cast(pa.binary())
+    return column
+
+
+def _is_label_type(dtype: pa.DataType) -> bool:
+    return (pa.types.is_integer(dtype) or pa.types.is_boolean(dtype) or pa.types.is_floating(dtype)
+            or pa.types.is_decimal(dtype) or _is_text(dtype) or pa.types.is_binary(dtype)
+            or pa.types.is_large_binary(dtype) or pa.types.is_null(dtype))
+
+
+def _check_type(dtype: pa.DataType, config: StatsConfig, of: str) -> None:
+    """Refuses a column type that holds no class ids or names (timestamps, structs, lists of lists, ...)."""
+    if not _is_label_type(dtype):
+        raise invalid("label", "a column of ints, whole-number floats or strings (or lists of them)",
+                      config.label, hint=f"The column {config.label!r} holds {of}{' ' if of else ''}{dtype} "
+                      "values, which are not class ids or names")
+
+
 def _convert(flat: pa.Array, config: StatsConfig, text: bool) -> tuple[np.ndarray | pa.Array, np.ndarray | None]:
     """Flat label values as int64 ids or an Arrow array of strings, plus a mask of wrong-typed values."""
     nulls = flat.is_null().to_numpy(zero_copy_only=False)
     dtype = flat.type
-    if pa.types.is_integer(dtype) or pa.types.is_boolean(dtype):
+    if pa.types.is_boolean(dtype):  # False, True: classes 0, 1
+        flat, dtype = pc.cast(flat, pa.int64()), pa.int64()
+    if pa.types.is_integer(dtype):
+        if pa.types.is_uint64(dtype) and len(flat) - flat.null_count:
+            largest = pc.max(flat).as_py()
+            if largest >= 1 << 63:  # would wrap to a negative int64 id
+                raise invalid("label", "class ids within the int64 range", largest,
+                              hint=f"The uint64 column {config.label!r} holds {largest}; class ids are small "
+                              "ints from 0 (or pass --label_dtype string for names)")
         ids = pc.fill_null(flat, 0).to_numpy(zero_copy_only=False).astype(np.int64)
         return ids, nulls if nulls.any() else None
+    if pa.types.is_null(dtype):  # a list of nulls only: missing values
+        return np.zeros(len(flat), dtype=np.int64), nulls if nulls.any() else None
+    if pa.types.is_decimal(dtype):  # as floats: whole numbers are ids, others are refused by value
+        flat, dtype = pc.cast(flat, pa.float64()), pa.float64()
     if pa.types.is_floating(dtype):
         # Whole-number floats are ids; ShardCounter refuses others by value (balance.counting.whole_ids).
         floats = pc.fill_null(flat, 0).to_numpy(zero_copy_only=False).astype(np.float64)
@@ -81,8 +129,8 @@ def _convert(flat: pa.Array, config: StatsConfig, text: bool) -> tuple[np.ndarra
         if config.label_dtype == "auto" and config.form == "sparse" and not nulls.any():
             return flat, None
         return _python_ids(flat.to_pylist())
-    wrong = np.ones(len(flat), dtype=bool)  # structs, maps, ...: never a label
-    return np.zeros(len(flat), dtype=np.int64), wrong if wrong.any() else None
+    raise invalid("label", "a column of ints, whole-number floats or strings", config.label,
+                  hint=f"The column {config.label!r} holds {dtype} values")
 
 
 def _cast(flat: pa.Array, dtype: pa.DataType) -> np.ndarray | None:
@@ -122,6 +170,7 @@ def arrow_weights(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """One float64 weight per row; NaN where missing or not a number."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
+    column = _decoded(column)
     dtype = column.type
     if pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):
         return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)

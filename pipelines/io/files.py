@@ -1,7 +1,10 @@
-"""Opening input files: pyarrow handles for local or remote paths, GZIP sniffing."""
+"""Opening input files: pyarrow handles for local or remote paths, GZIP sniffing, and what format a file's
+first bytes look like (for the message when its content does not match ``--format``)."""
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from typing import Any
 
 from balance import fileio
@@ -22,3 +25,38 @@ def is_gzip(path: str, compression: str) -> bool:
         return compression == "gzip"
     with fileio.open_binary(path) as handle:
         return handle.read(2) == b"\x1f\x8b"
+
+
+FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet", "tfrecord": "TFRecord"}
+_SNIFF_BYTES = 1 << 16
+
+
+def sniff(head: bytes) -> str | None:
+    """The format the first bytes of a (decompressed) file look like: ``parquet`` (its ``PAR1`` magic),
+    ``tfrecord`` (a plausible record length, then a ``tf.train.Example``'s first field tag), ``csv``
+    (UTF-8 text without NUL bytes); None otherwise. A guess for messages, never a decision."""
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if len(head) >= 13 and 0 < int.from_bytes(head[:8], "little") < (1 << 40) and head[12] == 0x0A:
+        return "tfrecord"
+    if b"\x00" in head:
+        return None
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.start < len(head) - 3:  # not just a character cut at the end of the bytes read
+            return None
+    return "csv"
+
+
+def sniff_file(path: str) -> str | None:
+    """``sniff`` of a file's first 64 KiB (decompressed if it is GZIP); None if it cannot be read."""
+    try:
+        with fileio.open_binary(path) as handle:
+            head = handle.read(_SNIFF_BYTES)
+        if head[:2] == b"\x1f\x8b":
+            with fileio.open_binary(path) as raw, gzip.GzipFile(fileobj=raw) as stream:
+                head = stream.read(_SNIFF_BYTES)
+    except (OSError, EOFError, zlib.error):
+        return None
+    return sniff(head)

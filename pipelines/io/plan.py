@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -27,17 +28,60 @@ class Plan(NamedTuple):
     fingerprint: str
 
 
+HIDDEN = (".", "_")  # names whole-directory readers skip (Spark's _SUCCESS, our _table.json, .staging)
+
+
 def _expand(pattern: str) -> list[str]:
+    """The files of a pattern; a directory or glob skips names starting with ``_`` or ``.`` (unless the
+    glob's own last part does, as in ``DIR/_*``)."""
     if any(c in pattern for c in GLOB_CHARS):
-        return [p for p in fileio.glob(pattern) if not fileio.isdir(p)]
+        asks_hidden = pattern.rstrip("/").rsplit("/", 1)[-1].startswith(HIDDEN)
+        return [p for p in fileio.glob(pattern)
+                if (asks_hidden or not p.rstrip("/").rsplit("/", 1)[-1].startswith(HIDDEN)) and not fileio.isdir(p)]
     if fileio.isdir(pattern):
         names = sorted(fileio.listdir(pattern))
         base = pattern.rstrip("/")
         return [
             f"{base}/{n}" for n in names
-            if not n.startswith((".", "_")) and not fileio.isdir(f"{base}/{n}")
+            if not n.startswith(HIDDEN) and not fileio.isdir(f"{base}/{n}")
         ]
     return [pattern] if fileio.exists(pattern) else []
+
+
+# File names -> format, for --format inferred from the extension (".gz": compressed, which the readers sniff).
+_FORMAT_OF_NAME = ((re.compile(r"\.tfrecords?(-\d+-of-\d+)?$"), "tfrecord"), (re.compile(r"\.csv$"), "csv"),
+                   (re.compile(r"\.parquet$"), "parquet"))
+DEFAULT_FORMAT = "tfrecord"
+
+
+def format_of_name(path: str) -> str | None:
+    """The format a file name says (``.tfrecord``, ``.tfrecords``, ``.csv``, ``.parquet``, each maybe ``.gz``);
+    None if it says none."""
+    name = path.rstrip("/").rsplit("/", 1)[-1].lower()
+    name = name[:-3] if name.endswith(".gz") else name
+    return next((fmt for pattern, fmt in _FORMAT_OF_NAME if pattern.search(name)), None)
+
+
+def infer_format(patterns: Sequence[str]) -> str:
+    """The input format, from the names of the patterns (or, for a directory or a glob without an
+    extension, of the files they match); ``tfrecord`` if no name says one.
+
+    Raises:
+      ValueError: the names say several formats (naming a file of each).
+    """
+    said: dict[str, str] = {}
+    for pattern in split_patterns(patterns):
+        fmt = format_of_name(pattern)
+        if fmt is not None:
+            said.setdefault(fmt, pattern)
+        elif any(c in pattern for c in GLOB_CHARS) or fileio.isdir(pattern):
+            for path in _expand(pattern):
+                if (fmt := format_of_name(path)) is not None:
+                    said.setdefault(fmt, path)
+    if len(said) > 1:
+        raise invalid("input", "files of one format (or pass --format)", sorted(said.values()),
+                      hint="The names say " + ", ".join(f"{fmt} ({path!r})" for fmt, path in sorted(said.items())))
+    return next(iter(said), DEFAULT_FORMAT)
 
 
 def split_patterns(patterns: Sequence[str]) -> tuple[str, ...]:

@@ -3,12 +3,14 @@
 A job writes its files into a hidden staging sibling of the output
 (``.NAME.incomplete-<id>``). ``publish`` then:
 
-1. checks the output (a new or empty directory, or ``overwrite``; never a file);
+1. checks the output (a new or empty directory, or ``overwrite`` of a directory
+   this tool wrote: its manifest lists exactly the files it holds; never a file);
 2. moves a previous output aside, to a hidden sibling (``.NAME.replaced-<id>``);
 3. renames the staging directory into place (restoring the previous output if that fails);
 4. writes the marker file that makes the output complete (``index.json``,
-   ``table.json``): last, so that a copy interrupted on an object store,
-   where a rename is a copy, never looks complete;
+   ``_table.json``), then the manifest (``_rebalance_manifest.json``, every
+   file the tool wrote, with its version): last, so that a copy interrupted
+   on an object store, where a rename is a copy, never looks complete;
 5. only then removes the previous output. A removal that fails is reported
    (a warning naming what is left), not swallowed.
 
@@ -18,18 +20,23 @@ output is put back.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from balance import fileio
-from balance.errors import invalid
+from balance import __version__, fileio, jsonfile
+from balance.errors import RebalanceError, invalid
 from balance.table import WeightTable
 from balance.table_set import INDEX_NAME, index_json, table_file_names
 
 _LOG = logging.getLogger(__name__)
+
+MANIFEST_NAME = "_rebalance_manifest.json"
+MANIFEST_FORMAT = "tf-rebalance/output"
+_SHOWN = 5  # foreign files named in a refusal
 
 
 def _gfile():
@@ -80,7 +87,8 @@ def is_nonempty_dir(path: str) -> bool:
 
 
 def check_output(output: str, overwrite: bool, what: str = "a directory", hint: str | None = None) -> None:
-    """Refuses a file, and a non-empty directory unless ``overwrite``.
+    """Refuses a file, and a non-empty directory unless ``overwrite`` and the directory is ours
+    (``check_ours``).
 
     Args:
       what: the directory, as the error names it when ``output`` is a file.
@@ -90,8 +98,105 @@ def check_output(output: str, overwrite: bool, what: str = "a directory", hint: 
         raise invalid("output", "a directory path", output)
     if fileio.exists(output) and not fileio.isdir(output):
         raise invalid("output", f"{what} (not a file)", output, hint=hint)
-    if not overwrite and is_nonempty_dir(output):
-        raise invalid("output", "a new or empty directory", output, hint="Pass --overwrite to replace it")
+    if is_nonempty_dir(output):
+        if not overwrite:
+            raise invalid("output", "a new or empty directory", output, hint="Pass --overwrite to replace it")
+        check_ours(output)
+
+
+def files_in(directory: str) -> list[str]:
+    """Every file under ``directory`` (a symlink to a directory counts as a file), as sorted paths relative
+    to it (``a/b.json``)."""
+    base = directory.rstrip("/")
+    found = []
+    if fileio.is_remote(base):
+        for root, _, files in _gfile().walk(base):
+            rel = root.rstrip("/")[len(base):].lstrip("/")
+            found += [f"{rel}/{f}" if rel else f for f in files]
+        return sorted(found)
+    for root, dirs, files in os.walk(base):
+        links = [d for d in dirs if os.path.islink(os.path.join(root, d))]
+        found += [os.path.relpath(os.path.join(root, f), base) for f in files + links]
+    return sorted(found)
+
+
+def manifest_json(files: list[str]) -> str:
+    """The text of the manifest of an output holding ``files`` (relative paths, the manifest excluded)."""
+    return json.dumps({"format": MANIFEST_FORMAT, "tool": "tf-rebalance", "tool_version": __version__,
+                       "files": sorted(files)}, indent=2) + "\n"
+
+
+def write_manifest(output: str) -> None:
+    """Writes the manifest of ``output``, listing every file it holds: the last file a job writes."""
+    files = [f for f in files_in(output) if f != MANIFEST_NAME]
+    fileio.write_text_atomically(f"{output}/{MANIFEST_NAME}", manifest_json(files))
+
+
+def check_ours(output: str) -> None:
+    """Refuses to replace a directory unless its manifest says this tool wrote it and it holds exactly the
+    files listed (nothing of anyone else's is lost by replacing it).
+
+    Raises:
+      ValueError: naming the directory and a few foreign (or missing) files.
+    """
+    present = files_in(output)
+    others = [f for f in present if f != MANIFEST_NAME]
+    expected = "a directory written by rebalance (its " + MANIFEST_NAME + " lists exactly the files it holds)"
+    if MANIFEST_NAME not in present:
+        raise invalid("output", expected, output,
+                      hint=f"It holds files rebalance did not write ({_few(others)}) and no {MANIFEST_NAME}; "
+                      "--overwrite replaces only rebalance's own output. Choose a new directory, or move "
+                      "these files away first")
+    try:
+        manifest = jsonfile.read_json(f"{output}/{MANIFEST_NAME}", what="output manifest")
+    except RebalanceError as err:
+        raise invalid("output", expected, output, hint=f"Its {MANIFEST_NAME} is not readable: {err}") from None
+    listed = manifest.get("files") if isinstance(manifest, dict) else None
+    if (not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT
+            or not isinstance(listed, list) or not all(isinstance(f, str) for f in listed)):
+        raise invalid("output", expected, output, hint=f"Its {MANIFEST_NAME} is not a rebalance manifest")
+    foreign = sorted(set(others) - set(listed))
+    missing = sorted(set(listed) - set(others))
+    if foreign or missing:
+        said = []
+        if foreign:
+            said.append(f"files rebalance did not write: {_few(foreign)}")
+        if missing:
+            said.append(f"listed files that are gone: {_few(missing)}")
+        raise invalid("output", expected, output,
+                      hint=f"It holds {'; '.join(said)}. --overwrite replaces only rebalance's own, unchanged "
+                      "output: move other files away first, or choose a new directory")
+
+
+def _few(names: list[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:_SHOWN])
+    return shown + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
+
+
+def _real(path: str) -> str:
+    return path.rstrip("/") if fileio.is_remote(path) else os.path.realpath(path)
+
+
+def check_apart(output: str, inputs: Sequence[str], *, directory: bool) -> None:
+    """Refuses an output that is one of the ``inputs`` (files the job reads), or, for a directory, holds one.
+
+    Args:
+      output: the output file or directory.
+      inputs: the input files (the data's, and any table or target file the job reads).
+      directory: ``output`` is a directory (else a file).
+
+    Raises:
+      ValueError: naming the output and the input.
+    """
+    out = _real(output)
+    for path in inputs:
+        real = _real(path)
+        if real == out:
+            raise invalid("output", "a path that is not one of the inputs", output,
+                          hint=f"{path!r} is an input of this job; writing there would replace it")
+        if directory and real.startswith(out.rstrip("/") + "/"):
+            raise invalid("output", "a directory that holds none of the inputs", output,
+                          hint=f"It holds the input {path!r}; publishing the output there would replace it")
 
 
 def publish(staging: str, output: str, *, overwrite: bool, complete: Callable[[str], None],
@@ -102,11 +207,13 @@ def publish(staging: str, output: str, *, overwrite: bool, complete: Callable[[s
       staging: the directory holding every file of the output but its marker.
       output: where it is published.
       overwrite: replace a non-empty ``output``.
-      complete: ``complete(output)`` writes the marker file, once ``output`` holds the rest.
+      complete: ``complete(output)`` writes the marker file, once ``output`` holds the rest; the manifest
+        follows it.
       what, hint: for ``check_output``.
 
     Raises:
-      ValueError: ``output`` is a file, or non-empty without ``overwrite``.
+      ValueError: ``output`` is a file, non-empty without ``overwrite``, or (with it) not this tool's
+        unchanged output.
       OSError: the file system failed; ``output`` is then as it was.
     """
     output = output.rstrip("/")
@@ -130,6 +237,7 @@ def publish(staging: str, output: str, *, overwrite: bool, complete: Callable[[s
         raise
     try:
         complete(output)
+        write_manifest(output)
     except BaseException:
         remove_staging(output)  # incomplete: it has no marker
         if previous is not None:

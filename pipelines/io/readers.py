@@ -21,8 +21,9 @@ in ``setup()``, so the readers pickle as their configs.
 
 from __future__ import annotations
 
+import difflib
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
@@ -30,9 +31,9 @@ import numpy as np
 from balance.errors import invalid
 from pipelines.config import Shard, StatsConfig
 from pipelines.io.arrow import arrow_labels, arrow_weights
-from pipelines.io.files import arrow_file, is_gzip
+from pipelines.io.files import FORMAT_NAMES, arrow_file, is_gzip, sniff, sniff_file
 from pipelines.io.hashing import HASH_BUCKETS, row_hashes
-from pipelines.io.split import csv_range
+from pipelines.io.split import csv_range, not_parquet
 from pipelines.io.tfrecord_check import check_complete
 
 _DETECT_RECORDS = 1000
@@ -98,6 +99,28 @@ class Reader:
         raise NotImplementedError
 
 
+def check_keys(keys: Sequence[tuple[str, str]], present: Collection[str], path: str, where: str) -> None:
+    """Refuses the first of ``keys`` (``(flag, key)`` pairs: a label or the weight) that is not ``present``,
+    naming the key, the keys present and the closest one ("did you mean").
+
+    Args:
+      where: what ``present`` is, for the message (``"the columns of"``).
+    """
+    for flag, key in keys:
+        if key in present:
+            continue
+        names = sorted(present)
+        shown = ", ".join(repr(n) for n in names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+        close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+        raise invalid(flag, "a feature key or column the input has", key,
+                      hint=f"Not among {where} {path!r}: [{shown}]"
+                      + (f"; did you mean {close[0]!r}?" if close else ""))
+
+
+def _keys_of(heads: Sequence[StatsConfig], weight: str | None) -> list[tuple[str, str]]:
+    return [("label", h.label) for h in heads] + ([("weight", weight)] if weight else [])
+
+
 class TFRecordReader(Reader):
     """TFRecord files (or TFDS file slices) of ``tf.train.Example``."""
 
@@ -125,10 +148,15 @@ class TFRecordReader(Reader):
                 sink.start(shard.skip, names)
                 self._careful(shard, compression, parse, one_each, sink)
         except tf.errors.DataLossError as err:
+            looks = sniff_file(shard.path)
+            if looks in ("csv", "parquet"):
+                raise invalid("format", f"the format of {shard.path!r}", self.config.format,
+                              hint=f"{shard.path!r} is not a TFRecord file: it looks like a {FORMAT_NAMES[looks]} "
+                              f"file; pass --format {looks}") from None
             raise invalid(
                 "input", "readable TFRecord files", shard.path,
                 hint=f"Corrupted or truncated file: {err.message}. If it is compressed, pass "
-                "--compression gzip",
+                "--compression gzip; if it is not TFRecord, pass --format csv or --format parquet",
             ) from None
 
     def _dataset(self, shard: Shard, compression: str):
@@ -246,10 +274,29 @@ class TFRecordReader(Reader):
         )
         records = payload = 0
         for nbytes, parsed, *rest in dataset:
+            if not records:
+                self._check_first_batch(shard, compression, parsed)
             records += int(parsed[1].shape[0])
             payload += int(nbytes)
             sink.add(self._batch(every, parsed, *rest))
         check_complete(shard, bool(compression), records, payload)
+
+    def _check_first_batch(self, shard: Shard, compression: str, parsed) -> None:
+        """Stops at the first batch if no record of it has a label (or the weight): the key is likely
+        mistyped. Costs one ``any`` per label unless that happens; only then are the records looked at."""
+        n, weight = len(self.heads), self.config.weight
+        empty = [("label", h.label) for i, h in enumerate(self.heads) if not parsed[2 * i + 1].numpy().any()]
+        if weight and not parsed[2 * n + 1].numpy().any():
+            empty.append(("weight", weight))
+        if not empty:
+            return
+        present: set[str] = set()
+        for record in self._dataset(shard, compression).take(self.config.batch_rows(whole_records=self.records)):
+            try:
+                present.update(self._tf.train.Example.FromString(record.numpy()).features.feature)
+            except Exception:  # noqa: BLE001, S112 (protobuf DecodeError: counted when read)
+                continue
+        check_keys(empty, present, shard.path, "the features of the first batch of records of")
 
     def _careful(self, shard: Shard, compression: str, parse, one_each: list, sink: Sink) -> None:
         """Re-reads a shard that has bad records, classifying them one by one (for each label on its own)."""
@@ -257,10 +304,14 @@ class TFRecordReader(Reader):
         every = range(len(self.heads))
         records = payload = 0
         for batch in self._dataset(shard, compression).batch(self.config.batch_rows(whole_records=self.records)):
+            first = not records
             records += int(batch.shape[0])
             payload += sum(map(len, batch.numpy()))
             try:
-                sink.add(self._batch(every, parse(batch), batch))
+                parsed = parse(batch)
+                if first:
+                    self._check_first_batch(shard, compression, parsed)
+                sink.add(self._batch(every, parsed, batch))
                 continue
             except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
                 pass
@@ -393,6 +444,11 @@ class CsvReader(_ArrowReader):
                                     newlines_in_values=shard.end < 0)
         gzip = shard.end < 0 and is_gzip(shard.path, config.compression)
         wanted = [h.label for h in self.heads] + ([config.weight] if config.weight else [])
+        columns = self._first_line(shard.path, gzip, parse)
+        if columns is None:  # an empty file
+            sink.start(first, [] if self.records else None)
+            return
+        self._check_columns(shard.path, columns)
         if self.records:
             names = self._header(shard.path, gzip, parse)
             if names is None:  # an empty file
@@ -434,6 +490,43 @@ class CsvReader(_ArrowReader):
                     raise invalid("input", "readable CSV files with a header row", shard.path,
                                   hint=str(err)) from None
         sink.bad("unparsable", invalid_rows[0])
+
+    def _first_line(self, path: str, gzip: bool, parse) -> list[str] | None:
+        """The column names of a CSV file from its first line (a cheap read of its first 64 KiB); None if it is
+        empty. A file that is not CSV (binary content) is refused here, saying which format it looks like."""
+        import pyarrow.csv as pa_csv
+
+        pa = self._pa
+        with arrow_file(path) as handle:
+            stream = pa.CompressedInputStream(handle, "gzip") if gzip else handle
+            try:
+                head = stream.read(1 << 16)
+            except OSError as err:
+                raise invalid("input", "readable CSV files with a header row", path, hint=str(err)) from None
+        if not head:
+            return None
+        looks = sniff(head)
+        if looks != "csv":
+            raise invalid("format", f"the format of {path!r}", "csv",
+                          hint=f"{path!r} is not a CSV file" + (f": it looks like a {FORMAT_NAMES[looks]} file; "
+                          f"pass --format {looks}" if looks else " (binary content)"))
+        end = head.find(b"\n")
+        try:
+            return pa_csv.read_csv(pa.BufferReader(head if end < 0 else head[:end + 1]),
+                                   parse_options=pa_csv.ParseOptions(delimiter=self.config.csv_delimiter)
+                                   ).column_names
+        except pa.ArrowInvalid:  # a header with a quoted newline, or longer than 64 KiB
+            return self._header(path, gzip, parse)
+
+    def _check_columns(self, path: str, columns: list[str]) -> None:
+        """Every label (and the weight) is a column, named once by the header."""
+        keys = _keys_of(self.heads, self.config.weight)
+        for flag, key in keys:
+            if columns.count(key) > 1:
+                raise invalid(flag, "a column the header names once", key,
+                              hint=f"The header of {path!r} names {key!r} {columns.count(key)} times; "
+                              "which one holds the labels is ambiguous: rename the other")
+        check_keys(keys, columns, path, "the columns in the header of")
 
     def _header(self, path: str, gzip: bool, parse) -> list[str] | None:
         """The column names of a CSV file; None if it is empty."""
@@ -477,18 +570,20 @@ class ParquetReader(_ArrowReader):
             try:
                 parquet = self._pq.ParquetFile(handle)
             except Exception as err:  # noqa: BLE001 (pyarrow raises several types)
-                raise invalid("input", "readable Parquet files", shard.path, hint=str(err)) from None
+                raise not_parquet(shard.path, err) from None
             first = sum(parquet.metadata.row_group(i).num_rows for i in range(shard.row_group))
-            names = set(parquet.schema_arrow.names)
+            listed = parquet.schema_arrow.names
+            keys = _keys_of(self.heads, config.weight)
+            for flag, key in keys:
+                if listed.count(key) > 1:
+                    raise invalid(flag, "a column the file names once", key,
+                                  hint=f"{shard.path!r} has {listed.count(key)} columns named {key!r}")
+            check_keys(keys, listed, shard.path, "the columns of")
+            names = set(listed)
             sink.start(first, sorted(names) if self.records else None)
-            present = [i for i, head in enumerate(self.heads) if head.label in names]
-            for head in (i for i in range(len(self.heads)) if i not in present):  # a label column missing from the file
-                sink.bad("missing_label", parquet.metadata.row_group(shard.row_group).num_rows, head)
-            if not present:
-                return
-            weight_present = config.weight in names
-            columns = None if self.records else (
-                [self.heads[i].label for i in present] + ([config.weight] if weight_present else []))
+            present = list(range(len(self.heads)))
+            weight_present = bool(config.weight)
+            columns = None if self.records else [key for _, key in keys]
             # Arrow's own threads cost more than they give here: the DoFn reads shards on its threads.
             for batch in parquet.iter_batches(batch_size=config.batch_rows(whole_records=self.records),
                                               row_groups=[shard.row_group], columns=columns, use_threads=False):

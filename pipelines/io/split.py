@@ -27,8 +27,7 @@ import numpy as np
 
 from balance.errors import invalid
 from pipelines.config import Shard, StatsConfig
-from pipelines.io.files import arrow_file
-from pipelines.io.files import is_gzip
+from pipelines.io.files import FORMAT_NAMES, arrow_file, is_gzip, sniff_file
 
 _SCAN_BYTES = 64 << 10
 _QUOTE, _NEWLINE = ord('"'), ord("\n")  # pyarrow's default quote character
@@ -56,7 +55,17 @@ def parquet_row_groups(path: str) -> int:
         try:
             return pq.ParquetFile(handle).num_row_groups
         except Exception as err:  # noqa: BLE001 (pyarrow raises several types)
-            raise invalid("input", "readable Parquet files", path, hint=str(err)) from None
+            raise not_parquet(path, err) from None
+
+
+def not_parquet(path: str, err: Exception):
+    """The error for a file that pyarrow cannot open as Parquet: another format's file if it looks like one."""
+    looks = sniff_file(path)
+    if looks not in (None, "parquet"):
+        return invalid("format", f"the format of {path!r}", "parquet",
+                       hint=f"{path!r} is not a Parquet file: it looks like a {FORMAT_NAMES[looks]} file; "
+                       f"pass --format {looks}")
+    return invalid("input", "readable Parquet files", path, hint=str(err))
 
 
 def csv_ranges(path: str, size: int, split_bytes: int, compression: str) -> list[Shard]:

@@ -21,6 +21,7 @@ from typing import Any
 from balance.errors import InvalidArgumentError, invalid
 from balance.table import TASKS
 from pipelines.config import COMPRESSIONS, FORMATS, LABEL_DTYPES, PER_LABEL, HeadsConfig, StatsConfig
+from pipelines.io.plan import infer_format
 from pipelines.jobs import dask
 
 # Runner modules that register their own options when imported (the rest are
@@ -117,7 +118,8 @@ def add_read_flags(parser: argparse.ArgumentParser) -> None:
     add = group(parser, "input").add_argument
     add("--input", action="append", default=[],
         help="File glob, file, directory or comma-separated list; may repeat.")
-    add("--format", choices=FORMATS, default="tfrecord")
+    add("--format", choices=FORMATS, help="Default: from the file names (.tfrecord, .tfrecords, .csv, .parquet, "
+        "each maybe .gz), else tfrecord. A file whose content is not this format is refused.")
     add("--compression", choices=COMPRESSIONS, default="auto",
         help="TFRecord/CSV compression; auto detects GZIP by its magic bytes.")
     add("--csv_delimiter", default=",")
@@ -267,7 +269,7 @@ def heads_from_args(args: argparse.Namespace, read_threads: int = 1) -> HeadsCon
     """A ``HeadsConfig`` from parsed stats-job flags (``--label`` repeatable, per-label flags ``LABEL=VALUE``)."""
     labels = list(args.label or ["label"])
     options: dict[str, Any] = dict(
-        input=tuple(args.input), format=args.format,
+        input=tuple(args.input), format=args.format or infer_format(args.input),
         weight=args.weight, csv_delimiter=args.csv_delimiter, csv_split_bytes=args.csv_split_bytes,
         label_delimiter=args.label_delimiter, compression=args.compression, batch_size=args.batch_size,
         read_threads=args.read_threads or read_threads,

@@ -11,7 +11,7 @@ that at read time). ``--max_ratio R`` caps every class at R times the rarest
 class; ``--target uniform|sqrt|FILE.json`` keeps ``scale * target_c / share_c``
 with the largest scale that needs no oversampling. Whether a record is kept
 depends only on ``--seed`` and the record's bytes. The output has the input's
-format, then ``DIR/table.json`` (written last) counts what was written and
+format, then ``DIR/_table.json`` (written last) counts what was written and
 records the keep rates and the source table. Map a model trained on the
 sample back to the source prior with
 ``losses.shift_logits(logits, table, table.source_counts())``. See docs/sampling.md.
@@ -36,7 +36,7 @@ from pipelines.config import StatsConfig
 from pipelines.counting.combiners import CountCombineFn
 from pipelines.counting.transforms import ComputeClassStats, WriteWeightTable
 from pipelines.io.plan import one_task_per_shard, plan_inputs
-from pipelines.io.publish import check_output, makedirs, remove_staging, staging_dir
+from pipelines.io.publish import check_apart, check_output, makedirs, remove_staging, staging_dir
 from pipelines.jobs import dask as dask_setup
 from pipelines.jobs.flags import BEAM_NOTE, add_read_flags, config_from_args, group, parse_flags
 from pipelines.jobs.runner import auto_read_threads, counters, job_error, progress_of, run_as_command, run_pipeline
@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     add = sampling.add_argument
     add("--seed", type=int, default=0, help="Key of the record hash that decides what is kept (default 0).")
     add("--table", help="The source table (from rebalance stats on the same input). Without it the stats job "
-        "runs first (one more pass) and its table is kept as DIR/source_table.json.")
+        "runs first (one more pass) and its table is kept as DIR/_source_table.json.")
     return parser
 
 
@@ -152,7 +152,7 @@ def _check_table(table: WeightTable, config: StatsConfig) -> StatsConfig:
 
 
 def run(argv: Sequence[str] | None = None) -> WeightTable:
-    """Runs the job; returns the sample's table (``DIR/table.json``).
+    """Runs the job; returns the sample's table (``DIR/_table.json``).
 
     Raises:
       ValueError: bad flags, a table that does not match the input, bad input.
@@ -166,6 +166,8 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     _check_flags(args, config)
     plan = plan_inputs(config)
     output = args.output.rstrip("/")
+    read = {s.path for s in plan.shards} | {f for f in (args.table, args.target) if f and fileio.exists(f)}
+    check_apart(output, sorted(read), directory=True)
     staging = staging_dir(output)
     progress = progress_of(args, options, dask)
     start = time.monotonic()

@@ -4,8 +4,8 @@ published (``pipelines.io.publish``) with the table last.
 Files are written inside the hidden staging directory of the output. Only
 when every shard is written, the source counts match the table and the
 sample's table is built is the staging directory published, with
-``table.json`` as its marker. A killed job leaves at most the staging
-directory; an output without ``table.json`` is incomplete by construction.
+``_table.json`` as its marker (then the manifest). A killed job leaves at most the staging
+directory; an output without ``_table.json`` is incomplete by construction.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 from balance import fileio
 from balance.errors import invalid
-from balance.table import WeightTable
+from balance.table import SAMPLE_TABLE_NAME, WeightTable
 from pipelines.config import Shard
 from pipelines.counting.combiners import ClassCounts
 from pipelines.counting.shard import ShardCounter
@@ -30,8 +30,9 @@ from pipelines.sampling.decide import KeptBatch
 from pipelines.sampling.rates import SampleSpec
 
 EXTENSIONS = {"tfrecord": ".tfrecord", "parquet": ".parquet", "csv": ".csv"}
-TABLE_NAME = "table.json"
-SOURCE_TABLE_NAME = "source_table.json"
+# Names that start with "_" are skipped by whole-directory readers (Arrow, Spark, Hive, pandas) and by rebalance's.
+TABLE_NAME = SAMPLE_TABLE_NAME
+SOURCE_TABLE_NAME = "_source_table.json"
 
 
 def _open_arrow(path: str):
@@ -139,7 +140,7 @@ class Publisher:
         table = build_table(dataclasses.replace(written, shards=len(final)),
                             config, paths, fingerprint([Shard(p) for p in paths], sizes))
         table = dataclasses.replace(table, provenance={**table.provenance, "sample": self._provenance()})
-        # table.json last: its presence marks a complete sample.
+        # _table.json last (then the manifest): its presence marks a complete sample.
         publish(self.staging, output, overwrite=self.overwrite, complete=lambda out: table.save(f"{out}/{TABLE_NAME}"))
         return table
 

@@ -22,6 +22,7 @@ from balance import WeightTable
 from balance.errors import invalid
 from balance.recall_report import plot_recall_by_frequency
 from balance.report import format_table, plot_table
+from pipelines import console
 from pipelines.jobs.flags import flags_of, refuse_unknown
 from rebalance_demo.data import FEATURE_KEY, LABEL_KEY, make_demo_data
 
@@ -36,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--largest", type=int, default=12000,
                         help="examples in the largest class; the rarest has 1/100 of it (default: 12000)")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars (used by the tests)")
+    console.add_verbose_flag(parser)
     args, unknown = parser.parse_known_args(argv)
     refuse_unknown(unknown, flags_of(parser))
     if args.epochs < 1:

@@ -131,3 +131,26 @@ def test_a_flag_argparse_cannot_parse_exits_2_with_usage_and_one_line(work):
     usage, error = done.stderr.strip().split("\n", 1)[0], done.stderr.strip().splitlines()[-1]
     assert usage.startswith("usage: rebalance stats --input PATTERN --output TABLE.json")
     assert error == "rebalance stats: error: argument --num_classes: invalid int value: 'x'"
+
+
+def test_the_readme_quickstart_runs_as_written_in_the_activated_venv(tmp_path):
+    """The README says to `source .venv/bin/activate`, which puts the venv's bin first on PATH; the
+    Quickstart's commands then run as written, each printing only its own lines."""
+    from test_docs_code import blocks_of, shell_commands  # noqa: PLC0415
+
+    blocks = blocks_of("README.md")
+    first = next(i for i, b in enumerate(blocks) if b.language == "bash" and "rebalance_demo.data data" in b.code)
+    assert "source .venv/bin/activate" in blocks[first - 1].code
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_CPP_", "PYTEST_"))}
+    env.update(PATH=os.pathsep.join([str(REBALANCE.parent), env.get("PATH", "")]),
+               VIRTUAL_ENV=str(REBALANCE.parent.parent), PYTHONPATH=str(ROOT), REBALANCE_PROGRESS_SECONDS="600")
+    own = re.compile(r"Counting 'label' in one pass over 4 shard\(s\) of data/train-\*\.tfrecord|"
+                     r"progress: 4/4 shards, 4,964 records, [\d,]+ records/s, \d+ s elapsed")
+    commands = shell_commands(blocks[first].code)
+    assert [argv[:2] for argv in commands] == [["python", "-m"], ["rebalance", "stats"], ["rebalance", "show"]]
+    for argv in commands:
+        done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert all(own.fullmatch(line) for line in done.stderr.splitlines()), done.stderr
+        assert done.stdout
+    assert (tmp_path / "table.json").is_file()

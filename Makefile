@@ -22,7 +22,7 @@ test: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -n auto --dist loadfile tests
 
 demo: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/rebalance demo --out $(DEMO_OUT)
+	$(VENV)/bin/rebalance demo --out $(DEMO_OUT)
 
 bench: $(STAMP)
 	$(PY) bench/stats_bench.py

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from balance import SCHEMES, WeightTable
 from balance.errors import invalid
+from pipelines import console
 from pipelines.jobs.flags import FlagParser, flags_of, refuse_unknown
 
 
@@ -32,6 +33,7 @@ def _show(argv: Sequence[str]) -> int:
                         help="a scheme parameter, e.g. --param beta=0.9999 (repeatable)")
     parser.add_argument("--plot", metavar="OUT.png", help="also write a bar chart of counts and weights")
     parser.add_argument("--max_rows", type=int, default=50, help="classes listed at most (default: 50)")
+    console.add_verbose_flag(parser)
     args, unknown = parser.parse_known_args(argv)
     refuse_unknown(unknown, flags_of(parser))
     if args.max_rows < 2:
@@ -87,6 +89,7 @@ def _merge(argv: Sequence[str]) -> int:
     parser.add_argument("--disjoint", action="store_true",
                         help="merge parts whose provenance overlaps (the same input or fingerprint) because they "
                         "are disjoint by construction; without it such parts are refused")
+    console.add_verbose_flag(parser)
     args, unknown = parser.parse_known_args(argv)
     refuse_unknown(unknown, flags_of(parser))
     names = [n.strip() for n in args.class_names.split(",")] if args.class_names else None
@@ -105,13 +108,15 @@ def _merge(argv: Sequence[str]) -> int:
 def _stats(argv: Sequence[str]) -> int:
     from pipelines.jobs import stats  # noqa: PLC0415 (imports Beam)
 
-    return stats.main(list(argv))
+    stats.run(list(argv))
+    return 0
 
 
 def _sample(argv: Sequence[str]) -> int:
     from pipelines.jobs import sample  # noqa: PLC0415 (imports Beam)
 
-    return sample.main(list(argv))
+    sample.run(list(argv))
+    return 0
 
 
 def _demo(argv: Sequence[str]) -> int:
@@ -131,6 +136,14 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``rebalance COMMAND ...``; returns the exit code.
+
+    Called without ``argv`` (the console script), the command is the program: it reads ``sys.argv`` and
+    owns the terminal as ``pipelines.console`` describes (environment defaults, stderr kept to the
+    command's own lines). Called with ``argv`` from Python, it prints the same error line but leaves the
+    caller's environment and stderr alone.
+    """
+    process = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     usage = "usage: rebalance {" + ",".join(COMMANDS) + "} ...\n\n" + "\n".join(
         f"  {name:<6} {help_}" for name, (_, help_) in COMMANDS.items()
@@ -144,11 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         suggestion = f" Did you mean {close[0]!r}?" if close else ""
         print(f"rebalance: unknown command {argv[0]!r}.{suggestion}\n{usage}", file=sys.stderr)
         return 2
-    try:
-        return command[0](argv[1:])
-    except (ValueError, ImportError) as err:
-        print(f"rebalance {argv[0]}: error: {err}", file=sys.stderr)
-        return 1
+    return console.run(f"rebalance {argv[0]}", command[0], argv[1:], process=process)
 
 
 if __name__ == "__main__":

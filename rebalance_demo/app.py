@@ -22,6 +22,7 @@ from balance import WeightTable
 from balance.errors import invalid
 from balance.recall_report import plot_recall_by_frequency
 from balance.report import format_table, plot_table
+from pipelines import console
 from pipelines.jobs.flags import flags_of, refuse_unknown
 from rebalance_demo.data import FEATURE_KEY, LABEL_KEY, make_demo_data
 
@@ -36,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--largest", type=int, default=12000,
                         help="examples in the largest class; the rarest has 1/100 of it (default: 12000)")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars (used by the tests)")
+    console.add_verbose_flag(parser)
     args, unknown = parser.parse_known_args(argv)
     refuse_unknown(unknown, flags_of(parser))
     if args.epochs < 1:
@@ -67,7 +69,8 @@ def run_demo(out: str, *, seed: int = 0, epochs: int = 6, largest: int = 12000, 
     ])
     print(f"\n$ rebalance show {table_path} --plot {out}/table.png")
     print(format_table(WeightTable.load(table_path)))
-    plot_table(table, os.path.join(out, "table.png"))
+    pictures = _Pictures(out)
+    pictures.draw("table.png", lambda path: plot_table(table, path))
 
     print(f"\n[3/4] Training the same model {len(RUNS)} ways, {epochs} epochs each ...", flush=True)
     results = compare_runs(data, table, FEATURE_KEY, LABEL_KEY, epochs=epochs, seed=seed, verbose=verbose)
@@ -76,17 +79,34 @@ def run_demo(out: str, *, seed: int = 0, epochs: int = 6, largest: int = 12000, 
     print(results_table(results))
     with open(os.path.join(out, "results.json"), "w") as handle:
         json.dump(results, handle, indent=2)
-    plot_results(results, os.path.join(out, "results.png"))
-    try:
-        recalls = {name: m["per_class_recall"] for name, m in results.items()}
-        path = plot_recall_by_frequency(table, recalls, os.path.join(out, "recall_by_class.png"),
-                                        title="Per-class recall on the test set, by training count")
-        print(f"\nPer-class recall against class frequency: {path}")
-    except ImportError as error:
-        print(f"({error})")
-    print(f"\nWrote {out}/table.json, table.png, results.json, results.png, recall_by_class.png "
-          f"in {time.perf_counter() - start:.0f}s")
+    pictures.draw("results.png", lambda path: plot_results(results, path))
+    recalls = {name: m["per_class_recall"] for name, m in results.items()}
+    if pictures.draw("recall_by_class.png", lambda path: plot_recall_by_frequency(
+            table, recalls, path, title="Per-class recall on the test set, by training count")):
+        print(f"\nPer-class recall against class frequency: {out}/recall_by_class.png")
+    written = [name for name in ("table.json", "table.png", "results.json", "results.png", "recall_by_class.png")
+               if name not in pictures.skipped]
+    print(f"\nWrote {out}/{', '.join(written)} in {time.perf_counter() - start:.0f}s")
+    if pictures.skipped:
+        print(f"Skipped {', '.join(pictures.skipped)}: {pictures.reason}")
     return results
+
+
+class _Pictures:
+    """The demo's charts: drawn when matplotlib is installed, else skipped and named at the end."""
+
+    def __init__(self, out: str) -> None:
+        self.out, self.skipped, self.reason = out, [], ""
+
+    def draw(self, name: str, plot) -> bool:
+        """Writes ``out/name`` with ``plot(path)``; False (and ``name`` skipped) without matplotlib."""
+        try:
+            plot(os.path.join(self.out, name))
+        except ImportError as err:  # balance.report.pyplot: matplotlib is missing; says how to install it
+            self.skipped.append(name)
+            self.reason = str(err)
+            return False
+        return True
 
 
 if __name__ == "__main__":

@@ -20,6 +20,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pipelines import console
+
+PROG = "python -m rebalance_demo.data"
 FEATURE_KEY = "x"
 LABEL_KEY = "label"
 
@@ -104,13 +107,19 @@ def make_demo_data(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Writes the demo's train shards into a directory and says what it wrote."""
-    parser = argparse.ArgumentParser(prog="python -m rebalance_demo.data", allow_abbrev=False,
+    """Writes the demo's train shards into a directory and says what it wrote (a command as
+    ``pipelines.console`` runs them: ``argv`` None is the program's own)."""
+    return console.run(PROG, _write, sys.argv[1:] if argv is None else argv, process=argv is None)
+
+
+def _write(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog=PROG, allow_abbrev=False,
                                      description="Write long-tailed demo data as TFRecord shards of "
                                      f"tf.train.Example (float feature {FEATURE_KEY!r}, int64 {LABEL_KEY!r}).")
     parser.add_argument("out_dir", help="directory of the shards (created if missing)")
     parser.add_argument("--largest", type=int, default=12000, help="examples of the largest class (default 12000)")
     parser.add_argument("--seed", type=int, default=0)
+    console.add_verbose_flag(parser)
     args = parser.parse_args(argv)
     data = make_demo_data(args.out_dir, largest=args.largest, seed=args.seed)
     print(f"Wrote {len(data.y_train):,} examples of {data.x_train.shape[1]} features and "

@@ -17,6 +17,7 @@ import tensorflow as tf
 import balance
 import losses
 from balance import WeightTable
+from balance.report import pyplot, save_png
 from rebalance_demo.data import DemoData
 
 BATCH_SIZE = 256
@@ -125,15 +126,12 @@ def results_table(results: dict) -> str:
 
 
 def plot_results(results: dict, path: str) -> str:
-    """A grouped bar chart of the metrics per run (needs matplotlib)."""
-    try:
-        import matplotlib  # noqa: PLC0415
+    """A grouped bar chart of the metrics per run; returns ``path``.
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
-        print("(matplotlib missing: pip install 'tf-rebalance[plot]' for results.png)")
-        return ""
+    Raises:
+      ImportError: when matplotlib is missing, naming the extra to install.
+    """
+    plt = pyplot()
     metrics = ("accuracy", "balanced_accuracy", "macro_f1", "rare_recall")
     names = list(results)
     width = 0.8 / len(names)
@@ -146,7 +144,4 @@ def plot_results(results: dict, path: str) -> str:
     ax.set_ylim(0, 1)
     ax.set_title("Same model, same budget, five ways to handle a 1:100 long tail")
     ax.legend(loc="lower left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)

@@ -10,7 +10,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # balance <- losses <- pipelines <- the demo application.
 FLOORS = {"balance": 0, "losses": 1, "pipelines": 2, "rebalance_demo": 3}
 # Inside pipelines, data flows one way: shared values, then reading, counting, sampling, the jobs, the command line.
-PIPELINES_FLOORS = {"config": 0, "outcome": 0, "progress": 0, "io": 1, "counting": 2, "sampling": 3, "jobs": 4,
+PIPELINES_FLOORS = {"config": 0, "console": 0, "outcome": 0, "progress": 0, "io": 1, "counting": 2, "sampling": 3, "jobs": 4,
                     "cli": 5}
 # The command line is where the demo application is started; no library module imports it.
 DEMO_STARTER = "pipelines.cli"

@@ -20,6 +20,7 @@ from typing import Any
 
 from balance.errors import InvalidArgumentError, invalid
 from balance.table import TASKS
+from pipelines import console
 from pipelines.config import COMPRESSIONS, FORMATS, LABEL_DTYPES, PER_LABEL, HeadsConfig, StatsConfig
 from pipelines.io.plan import infer_format
 from pipelines.jobs import dask
@@ -149,6 +150,7 @@ def add_read_flags(parser: argparse.ArgumentParser) -> None:
     group(parser, "output").add_argument(
         "--quiet", action="store_true",
         help="No progress lines on stderr (local runners print one every ~15 s while reading).")
+    console.add_verbose_flag(group(parser, "output"))
     add = group(parser, "performance").add_argument
     add("--batch_size", type=int,
         help="Records parsed and counted per vectorised step. Default: 8192 TFRecord/TFDS records; "

@@ -5,8 +5,8 @@ Shared by every job (``pipelines.jobs.stats``, ``pipelines.jobs.sample``).
 
 from __future__ import annotations
 
-import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,13 +18,19 @@ from apache_beam.runners.runner import PipelineState
 
 from balance import fileio
 from balance.errors import JobError, RebalanceError
+from pipelines import console
 from pipelines.outcome import FAILED_COUNTER, METRICS_NAMESPACE, job_failure
 from pipelines.jobs import dask as dask_setup
 from pipelines.progress import Progress
 
 
+# What Beam appends to an error raised in a step: the step's name, which says nothing to the user.
+_STEP = re.compile(r"( \[while running '[^']*'\])+$")
+
+
 def job_error(err: BaseException) -> BaseException:
-    """The job's own error if the runner raised it wrapped (in-process runners), else ``err``.
+    """The job's own error (without the step name Beam appends) if the runner raised it wrapped
+    (in-process runners), else ``err``.
 
     The job reports its own errors as data (see ``pipelines.outcome``), so
     this only matters for a ``ComputeClassStats(on_error="raise")`` pipeline.
@@ -32,7 +38,8 @@ def job_error(err: BaseException) -> BaseException:
     cause: BaseException | None = err
     while cause is not None:
         if isinstance(cause, RebalanceError):
-            return cause
+            message = _STEP.sub("", str(cause))
+            return cause if message == str(cause) else type(cause)(message, *cause.args[1:])
         cause = cause.__cause__ or cause.__context__
     return err
 
@@ -141,15 +148,13 @@ def number(value: float) -> str:
     return f"{int(value):,}" if float(value).is_integer() else f"{value:,.6g}"
 
 
-def run_as_command(job: Callable[[Sequence[str] | None], object], argv: Sequence[str] | None) -> int:
-    """Runs a Beam job's ``run(argv)`` for the command line: errors become one line on stderr and exit code 1."""
-    logging.getLogger().setLevel(logging.INFO)
-    # Beam logs one INFO line per string type hint it meets (our modules use
-    # postponed annotations); they say nothing to the user.
-    logging.getLogger("apache_beam.typehints.native_type_compatibility").setLevel(logging.WARNING)
-    try:
-        job(argv)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+def run_as_command(prog: str, job: Callable[[Sequence[str] | None], object], argv: Sequence[str] | None) -> int:
+    """Runs a Beam job's ``run(argv)`` as the command ``prog`` (``python -m pipelines.jobs.stats``):
+    its output, and an error as one line on stderr with exit code 1 (see ``pipelines.console``).
+    ``argv`` None: the program's own arguments."""
+
+    def command(args: list[str]) -> int:
+        job(args)
+        return 0
+
+    return console.run(prog, command, sys.argv[1:] if argv is None else argv, process=argv is None)

@@ -317,7 +317,7 @@ def _far_from_expected(table: WeightTable, source: WeightTable, keep) -> str | N
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point of the sample job; see ``pipelines.jobs.runner.run_as_command``."""
-    return run_as_command(run, argv)
+    return run_as_command("rebalance sample", run, argv)
 
 
 

@@ -136,7 +136,8 @@ def run(argv: Sequence[str] | None = None, *,
         write, marker = WriteWeightTable(output), output
     # The plan fails fast on an empty input, before any worker starts.
     check_apart(output, sorted({s.path for s in plan.shards}), directory=directory)
-    _LOG.info("Counting %s in one pass over %d shard(s) of %s", list(heads.labels), len(plan.shards), plan.inputs)
+    _LOG.info("Counting %s in one pass over %d shard(s) of %s", ", ".join(map(repr, heads.labels)),
+              len(plan.shards), ", ".join(plan.inputs))
     previous = fileio.read_bytes(marker) if fileio.exists(marker) else None
     start = time.monotonic()
 
@@ -215,7 +216,7 @@ def _table_summary(table: WeightTable, counters: dict[str, int], seconds: float,
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point of the stats job (one label or several)."""
-    return run_as_command(run, argv)
+    return run_as_command("rebalance stats", run, argv)
 
 
 if __name__ == "__main__":

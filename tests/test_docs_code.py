@@ -28,7 +28,7 @@ PAGES = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").
 CODE = {"python", "bash", "sh"}
 FENCE = re.compile(r"^```(.*)$")
 # The first words of a line that is a command or Python, not output.
-LOOKS_LIKE_CODE = re.compile(r"^(rebalance |python |import |from \w+ import |make )")
+LOOKS_LIKE_CODE = re.compile(r"^(rebalance (?!\S+: error: )|python |import |from \w+ import |make )")
 
 
 class Block(NamedTuple):

@@ -294,7 +294,7 @@ def test_sample_job_writes_the_same_records_on_dask_as_on_the_direct_runner(data
     address, _ = cluster
     flags = ["--input", str(data / "tfrecord" / "*"), "--max_ratio", "2", "--seed", "5", "--weight_feature", "kw"]
     direct = sample_run(flags + ["--output", str(tmp_path / "direct")])  # counts the source first
-    flags += ["--table", str(tmp_path / "direct" / "source_table.json")]
+    flags += ["--table", str(tmp_path / "direct" / "_source_table.json")]
     dask = sample_run(flags + ["--output", str(tmp_path / "dask"), "--num_shards", "3", *on_dask(address)])
 
     def records(name):
@@ -339,7 +339,7 @@ def test_stats_and_sample_on_a_tls_scheduler_with_the_tls_flags(data, tls_cluste
     assert table.content_equal(job(data, "parquet", "parquet-direct"))
     flags = ["--input", str(data / "parquet" / "*"), "--format", "parquet", "--max_ratio", "2", "--seed", "5"]
     direct = sample_run(flags + ["--output", str(tmp_path / "direct")])
-    on_tls = sample_run(flags + ["--table", str(tmp_path / "direct" / "source_table.json"),
+    on_tls = sample_run(flags + ["--table", str(tmp_path / "direct" / "_source_table.json"),
                                  "--output", str(tmp_path / "tls"), *on_dask(address), *tls_flags(pem)])
     np.testing.assert_array_equal(on_tls.counts, direct.counts)
 

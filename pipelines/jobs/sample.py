@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     add = group(parser, "output").add_argument
     add("--output", required=True, help="Directory of the sample (local or gs://); must be new or empty.")
     add("--num_shards", type=int, help="Output shards (default: about 256 MiB each).")
-    add("--overwrite", action="store_true", help="Replace a non-empty --output.")
+    add("--overwrite", action="store_true", help="Replace a non-empty --output that rebalance wrote (its "
+        "_rebalance_manifest.json lists exactly its files); a directory with other files is refused.")
     add("--weight_feature", help="Also write 1 / keep_c into each kept record under this feature/column, so that "
         "training on the sample with these weights is unbiased for the source distribution.")
     sampling = group(parser, "sampling")

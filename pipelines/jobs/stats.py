@@ -73,7 +73,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     add = group(parser, "output").add_argument
     add("--output", required=True, help="Where to write the table (local or gs://); with several --label, a "
         "new or empty directory.")
-    add("--overwrite", action="store_true", help="With several --label: replace a non-empty --output directory.")
+    add("--overwrite", action="store_true", help="With several --label: replace a non-empty --output directory "
+        "that rebalance wrote (its _rebalance_manifest.json lists exactly its files); other files are refused.")
     add("--scheme", action="append", help=f"Also store this scheme's weights ({sorted(SCHEMES)}) in the table; "
         "LABEL=VALUE sets one --label's value (repeatable).")
     return parser

@@ -136,7 +136,8 @@ def test_invalid_flags(tmp_path, flags, match):
 def test_main_prints_one_line_error_and_exits_1(tmp_path, capsys):
     code = main(["--input", str(tmp_path / "none*"), "--output", str(tmp_path / "t.json")])
     assert code == 1
-    assert capsys.readouterr().err.startswith("error: Invalid value for argument `input`")
+    err = capsys.readouterr().err
+    assert err.startswith("rebalance stats: error: Invalid value for argument `input`") and err.count("\n") == 1
     assert not (tmp_path / "t.json").exists()
 
 

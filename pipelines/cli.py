@@ -1,6 +1,8 @@
 """The ``rebalance`` command line: ``stats``, ``sample``, ``show``, ``merge`` and ``demo``.
 
-A new command is a function here, listed in ``COMMANDS``.
+A new command is a function here, listed in ``COMMANDS``, whose parser
+declares ``--verbose`` (``console.add_verbose_flag``); ``pipelines.console``
+runs it: its environment, its stderr and its one-line errors.
 
 ``show`` and ``merge`` need neither Beam nor TensorFlow beyond reading the
 files; ``stats``, ``sample`` and ``demo`` import their modules only when called.
@@ -147,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     usage = "usage: rebalance {" + ",".join(COMMANDS) + "} ...\n\n" + "\n".join(
         f"  {name:<6} {help_}" for name, (_, help_) in COMMANDS.items()
-    )
+    ) + "\n\nrebalance COMMAND --help shows its flags; --verbose adds the traceback and the log to an error."
     if not argv or argv[0] in ("-h", "--help"):
         print(usage)
         return 0 if argv else 2

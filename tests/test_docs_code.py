@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md")), "examples/README.md"]
 CODE = {"python", "bash", "sh"}
 FENCE = re.compile(r"^```(.*)$")
-# The first words of a line that is a command or Python, not output.
-LOOKS_LIKE_CODE = re.compile(r"^(rebalance (?!\S+: error: )|python |import |from \w+ import |make )")
+# The first words of a line that is a command or Python, not output (`rebalance stats: error: ...` is output).
+LOOKS_LIKE_CODE = re.compile(r"^(rebalance (?!\w+: error: )|python |import |from \w+ import |make )")
 
 
 class Block(NamedTuple):

@@ -56,7 +56,7 @@ class Engine:
     jar_flag: str  # Beam's option naming the job server's jar
 
     def modules(self, beam: str, options: Any) -> list[tuple[str, str, str]]:
-        """``(group, artifact, version)`` of the modules the job server is built from."""
+        """``(group, artifact, version)`` of the modules the job server is built from (the first names it)."""
         if self.runner == "FlinkRunner":
             from apache_beam.options.pipeline_options import FlinkRunnerOptions  # noqa: PLC0415
 
@@ -114,10 +114,19 @@ def resolve(args: argparse.Namespace, options: Any) -> Engine | None:
     setattr(options.view_as(_options_class(engine)), engine.jar_flag, jar)
     server = options.view_as(JobServerOptions)
     if engine.runner == "SparkRunner":
-        # The job server is Spark's driver; the executors a standalone cluster starts need Java 17's opens too.
-        server.job_server_jvm_properties = [*server.job_server_jvm_properties,
-                                            f"-Dspark.executor.extraJavaOptions={JAVA_OPENS}"]
+        server.job_server_jvm_properties = [*server.job_server_jvm_properties, *spark_executor_properties(jar)]
     return engine
+
+
+def spark_executor_properties(jar: str) -> list[str]:
+    """The job server is Spark's driver; what it asks of the executors a standalone cluster starts:
+    Java 17's opens, and the job server's Guava before Spark's older one (Beam's GCS file system,
+    which every executor loads, needs it). The Guava path is this machine's: elsewhere it is skipped."""
+    lib = os.path.join(os.path.dirname(jar), "lib")
+    guava = [os.path.join(lib, name) for name in sorted(os.listdir(lib))
+             if name.startswith(("guava-", "failureaccess-"))]
+    return [f"-Dspark.executor.extraJavaOptions={JAVA_OPENS}",
+            f"-Dspark.executor.extraClassPath={os.pathsep.join(guava)}"]
 
 
 def _embedded_flink(options: Any) -> bool:
@@ -208,3 +217,27 @@ def _wrap(line: str) -> str:
     data = line.encode()
     parts = [data[:72]] + [b" " + data[i:i + 71] for i in range(72, len(data), 71)]
     return "".join(p.decode() + "\r\n" for p in parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Builds (or finds) the job servers' jars and prints their paths: ``python -m pipelines.jobs.engines``."""
+    from apache_beam import version  # noqa: PLC0415
+    from apache_beam.options.pipeline_options import PipelineOptions  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(prog="python -m pipelines.jobs.engines",
+                                     description="Fetch the Flink and Spark job servers of the installed Beam "
+                                     "with Maven, and print the jar to run each (java -jar JAR --help).")
+    parser.add_argument("runners", nargs="*", choices=[e.runner for e in ENGINES.values()],
+                        default=[e.runner for e in ENGINES.values()])
+    parser.add_argument("--flink_version", help="Flink of the Flink job server (default: Beam's newest).")
+    args = parser.parse_args(argv)
+    options = PipelineOptions([f"--flink_version={args.flink_version}"] if args.flink_version else [])
+    for runner in args.runners:
+        print(f"{runner}: {job_server_jar(ENGINES[runner.lower()], version.__version__, options)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

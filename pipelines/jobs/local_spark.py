@@ -75,7 +75,8 @@ class LocalSparkCluster:
 
     def _java(self, main: str, *args: str, log: str) -> subprocess.Popen:
         home = spark_home()
-        env = dict(os.environ, SPARK_HOME=home, SPARK_LOCAL_IP="127.0.0.1", SPARK_NO_DAEMONIZE="1")
+        # SPARK_SCALA_VERSION: what bin/load-spark-env.sh sets; the workers need it to build an executor's classpath.
+        env = dict(os.environ, SPARK_HOME=home, SPARK_LOCAL_IP="127.0.0.1", SPARK_SCALA_VERSION="2.12")
         with open(os.path.join(self._dir, log), "w") as out:
             proc = subprocess.Popen(["java", *JAVA_OPENS.split(), "-Xmx512m", "-cp", os.path.join(home, "jars", "*"),
                                      main, *args], stdout=out, stderr=subprocess.STDOUT, env=env,

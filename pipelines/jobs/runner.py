@@ -162,6 +162,8 @@ def run_as_command(job: Callable[[Sequence[str] | None], object], argv: Sequence
     # Beam logs one INFO line per string type hint it meets (our modules use
     # postponed annotations); they say nothing to the user.
     logging.getLogger("apache_beam.typehints.native_type_compatibility").setLevel(logging.WARNING)
+    # Beam relays every log line of a Flink or Spark job server at INFO; its warnings and errors still show.
+    logging.getLogger("apache_beam.utils.subprocess_server").setLevel(logging.WARNING)
     try:
         job(argv)
     except ValueError as err:

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo_out
 
-.PHONY: test demo install bench lint clean
+.PHONY: test test-engines demo install bench lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,22 @@ install: $(STAMP)
 test: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -n auto --dist loadfile tests
 
+# The Flink and Spark tests, in a venv of their own Beam release (see requirements-engines.txt):
+# the venv, then the job servers' jars fetched with Maven, then the tests.
+ENGINES_VENV ?= .venv-engines
+ENGINES_PY := $(ENGINES_VENV)/bin/python
+ENGINES_STAMP := $(ENGINES_VENV)/.installed
+
+$(ENGINES_STAMP): requirements-engines.txt pyproject.toml
+	$(PYTHON) -m venv $(ENGINES_VENV)
+	$(ENGINES_PY) -m pip install --quiet --upgrade pip
+	$(ENGINES_PY) -m pip install --quiet -r requirements-engines.txt .
+	touch $(ENGINES_STAMP)
+
+test-engines: $(ENGINES_STAMP)
+	PYTHONPATH=$(CURDIR) $(ENGINES_PY) -m pipelines.jobs.engines
+	TF_CPP_MIN_LOG_LEVEL=2 PYTHONPATH=$(CURDIR) $(ENGINES_PY) -m pytest -q tests/test_pipelines_engines.py
+
 demo: $(STAMP)
 	$(VENV)/bin/rebalance demo --out $(DEMO_OUT)
 
@@ -30,4 +46,4 @@ bench: $(STAMP)
 	$(PY) bench/loss_bench.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
+	rm -rf $(VENV) $(ENGINES_VENV) $(DEMO_OUT) .pytest_cache

@@ -39,7 +39,6 @@ buffer_per_class`` for ``rare_class_batches``), see ``buffer_bytes``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import tensorflow as tf

@@ -105,7 +105,7 @@ def test_no_run_blocks_are_few_and_named():
     skipped = [b for page in PAGES for b in blocks_of(page) if b.language in CODE and b.no_run]
     for block in skipped:
         assert re.search(r"make |bench/|gs://|HOST|SCHEDULER|dask_kubernetes|dask_jobqueue|helm|build|"
-                         r"PortableRunner|multi_processing|dask_workers|pip install|TF_CONFIG|MultiWorkerMirroredStrategy|# about \d+ min", block.code), (
+                         r"PortableRunner|FlinkRunner|SparkRunner|multi_processing|dask_workers|pip install|TF_CONFIG|MultiWorkerMirroredStrategy|# about \d+ min", block.code), (
             f"{block.page}:{block.line} is marked no-run but needs nothing this machine lacks")
     ran = sum(b.language in CODE and not b.no_run for page in PAGES for b in blocks_of(page))
     assert ran > len(skipped)

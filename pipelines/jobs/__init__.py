@@ -1,4 +1,5 @@
-"""The jobs (``stats``, ``sample``) and what they share: flags, the runner and its outcome, Dask set-up.
+"""The jobs (``stats``, ``sample``) and what they share: flags, the runner and its outcome, the set-up of
+Dask (``dask``) and of Flink and Spark (``engines``; ``local_spark`` starts a Spark cluster on this machine).
 
 A job module imports no other job module. A new job is a module here with
 ``build_parser``, ``run(argv)`` and ``main(argv)``, listed in ``pipelines.cli.COMMANDS``;

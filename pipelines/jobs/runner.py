@@ -13,7 +13,7 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, PortableOptions, StandardOptions
 from apache_beam.runners.runner import PipelineState
 
 from balance import fileio
@@ -21,6 +21,7 @@ from balance.errors import JobError, RebalanceError
 from pipelines import console
 from pipelines.outcome import FAILED_COUNTER, METRICS_NAMESPACE, job_failure
 from pipelines.jobs import dask as dask_setup
+from pipelines.jobs import engines
 from pipelines.progress import Progress
 
 
@@ -78,10 +79,24 @@ def auto_read_threads(options: PipelineOptions) -> int:
     return max(1, cores // workers)
 
 
+def resolve_runner(args, options: PipelineOptions) -> dask_setup.DaskSetup | None:
+    """Validates the runner's flags and sets it up: Dask (returned; None on other runners), or the job
+    server of Flink and Spark (see ``pipelines.jobs.engines``)."""
+    dask = dask_setup.resolve(args, options)
+    engines.resolve(args, options)
+    return dask
+
+
+def loopback(options: PipelineOptions) -> bool:
+    """Whether a portable runner runs the SDK workers in this process (``--environment_type=LOOPBACK``)."""
+    return str(options.view_as(PortableOptions).environment_type or "").upper() == "LOOPBACK"
+
+
 def progress_of(args, options: PipelineOptions, dask) -> Progress:
-    """The job's progress lines: shown for local runners and a local Dask cluster, unless ``--quiet``."""
-    return Progress(local=is_local(options) or (dask is not None and dask.address is None), quiet=args.quiet,
-                    runner=str(options.view_as(StandardOptions).runner))
+    """The job's progress lines, unless ``--quiet``: shown where the workers share this machine's files
+    (local runners, a local Dask cluster, loopback workers of Flink, Spark or the PortableRunner)."""
+    local = is_local(options) or (dask is not None and dask.address is None) or loopback(options)
+    return Progress(local=local, quiet=args.quiet, runner=str(options.view_as(StandardOptions).runner))
 
 
 def local_runner(options: PipelineOptions):

@@ -39,7 +39,15 @@ from pipelines.io.plan import one_task_per_shard, plan_inputs
 from pipelines.io.publish import check_apart, check_output, makedirs, remove_staging, staging_dir
 from pipelines.jobs import dask as dask_setup
 from pipelines.jobs.flags import BEAM_NOTE, add_read_flags, config_from_args, group, parse_flags
-from pipelines.jobs.runner import auto_read_threads, counters, job_error, progress_of, run_as_command, run_pipeline
+from pipelines.jobs.runner import (
+    auto_read_threads,
+    counters,
+    job_error,
+    progress_of,
+    resolve_runner,
+    run_as_command,
+    run_pipeline,
+)
 from pipelines.progress import Progress
 from pipelines.sampling.decide import METRICS_NAMESPACE, SOURCE_KEY, SampleShards
 from pipelines.sampling.rates import (
@@ -161,7 +169,7 @@ def run(argv: Sequence[str] | None = None) -> WeightTable:
     """
     args, beam_args = parse_flags(argv, build_parser())
     options = PipelineOptions(beam_args)
-    dask = dask_setup.resolve(args, options)  # --runner dask
+    dask = resolve_runner(args, options)  # Dask, Flink, Spark
     _refuse_tfds(args)
     config = config_from_args(args, read_threads=auto_read_threads(options))
     _check_flags(args, config)

@@ -37,7 +37,6 @@ from balance.table_set import INDEX_NAME, load_tables, table_file_names
 from pipelines.counting.count import bad_counter_name
 from pipelines.counting.transforms import ComputeClassStats, ComputeHeadStats, WriteWeightTable, WriteWeightTables
 from pipelines.io.publish import check_apart, check_tables_output
-from pipelines.jobs import dask as dask_setup
 from pipelines.jobs.flags import BEAM_NOTE, add_read_flags, group, heads_from_args, one_label, parse_flags
 from pipelines.jobs.runner import (
     auto_read_threads,
@@ -46,6 +45,7 @@ from pipelines.jobs.runner import (
     progress_of,
     raise_reported,
     reports_metrics,
+    resolve_runner,
     run_as_command,
     run_to_end,
 )
@@ -117,7 +117,7 @@ def run(argv: Sequence[str] | None = None, *,
     args, beam_args = parse_flags(argv, build_parser())
     directory = _layout(args, directory)
     options = PipelineOptions(beam_args)
-    dask = dask_setup.resolve(args, options)  # --runner dask
+    dask = resolve_runner(args, options)  # Dask, Flink, Spark
     heads = heads_from_args(args, read_threads=auto_read_threads(options))
     output = args.output.rstrip("/") if directory else args.output
     if directory:

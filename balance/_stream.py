@@ -7,7 +7,7 @@ Resampling. The input is grouped into blocks of ``mixing_window`` examples.
 In each block, every example is emitted ``floor(r) + Bernoulli(frac(r))``
 times, where r is its repeat factor (the max over the heads that drive the
 sampler; for multi-hot labels the max over positive labels). This is one
-``tf.repeat`` of indices and one gather per component per block.
+draw of indices (``draw_copies``) and one gather per component per block.
 
 Spreading duplicates. Copies of one example are placed evenly across the
 block's output (copy j of an example with k copies sorts at ``(j + u) / k``,
@@ -182,19 +182,18 @@ def draw_copies(r: tf.Tensor, seed_pair: tf.Tensor) -> tf.Tensor:
     """The indices of a block's output: example i appears ``floor(r_i) + Bernoulli(frac(r_i))`` times.
 
     Copy j of an example with k copies sorts at ``(j + v) / k`` (v uniform per
-    example), which spreads copies evenly and shuffles the rest. The copies
-    are laid out with one ``searchsorted`` over their running total (no
-    per-copy mask, so the cost does not grow with the largest factor).
+    example), which spreads copies evenly and shuffles the rest. Each output
+    slot finds its example by counting the examples that end before it (one
+    ``bincount`` and one ``cumsum``, linear in the block; no per-copy mask, so
+    the cost does not grow with the largest factor).
     """
-    seeds = tf.random.experimental.stateless_split(seed_pair, 2)
-    u = tf.random.stateless_uniform(tf.shape(r), seeds[0])
-    v = tf.random.stateless_uniform(tf.shape(r), seeds[1])
+    u, v = tf.unstack(tf.random.stateless_uniform(tf.stack([2, tf.size(r)]), seed_pair))
     base = tf.floor(r)
     copies = tf.cast(base, tf.int32) + tf.cast(u < r - base, tf.int32)  # stochastic rounding
     ends = tf.cumsum(copies)
-    slots = tf.range(tf.reduce_sum(copies))
-    index = tf.searchsorted(ends, slots, side="right", out_type=tf.int32)
-    copy_no = slots - tf.gather(ends - copies, index)
+    total = tf.reduce_sum(copies)
+    index = tf.cumsum(tf.math.bincount(ends, minlength=total, maxlength=total))  # the example of each slot
+    copy_no = tf.range(total) - tf.gather(ends - copies, index)
     spread = (tf.cast(copy_no, tf.float32) + tf.gather(v, index)) / tf.cast(tf.gather(copies, index), tf.float32)
     return tf.gather(index, tf.argsort(spread))
 

@@ -7,7 +7,7 @@ Resampling. The input is grouped into blocks of ``mixing_window`` examples.
 In each block, every example is emitted ``floor(r) + Bernoulli(frac(r))``
 times, where r is its repeat factor (the max over the heads that drive the
 sampler; for multi-hot labels the max over positive labels). This is one
-``tf.repeat`` of indices and one gather per component per block.
+draw of indices (``draw_copies``) and one gather per component per block.
 
 Spreading duplicates. Copies of one example are placed evenly across the
 block's output (copy j of an example with k copies sorts at ``(j + u) / k``,
@@ -31,6 +31,10 @@ or batch.
 |---|---|---|
 | unbatched | ``batch(block)`` → map → ``rebatch(batch_size)`` | ``batch(block)`` → map → ``unbatch()`` |
 | batched | ``rebatch(block)`` → map → ``rebatch(batch_size)`` | same, at the input's static batch size |
+
+Weights alone need no block: batched input without ``batch_size`` is mapped
+batch by batch, and unbatched input with ``batch_size`` is ``batch(batch_size)``
+→ map (live weights, read once per block, keep the block).
 """
 
 from __future__ import annotations
@@ -114,6 +118,11 @@ def build_stream(
     if batched and batch_size is None and not transform.samples:
         # Weights only, batches kept as they come (whatever their sizes).
         return dataset.map(lambda *e: transform(unpack(e)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if not batched and batch_size and not transform.samples and read_rates is None:
+        # Fixed weights on unbatched input: batched as plain tf.data would, then one map per batch
+        # (grouping 8192 elements and re-cutting them costs more than the map calls it saves).
+        return dataset.batch(batch_size).map(lambda *e: transform(unpack(e)), num_parallel_calls=tf.data.AUTOTUNE,
+                                             deterministic=True)
 
     # One map per block: its cost per call is spread over `block` examples.
     out_batch = batch_size or (_static_batch(heads.first.spec) if batched else None)
@@ -129,7 +138,7 @@ def build_stream(
     out = out.prefetch(1)  # overlap the next block's work with cutting this one
     out = out.rebatch(out_batch) if out_batch else out.unbatch()
     if not transform.samples and not batched and batch_size:
-        # Weights keep every example once: tell Keras the number of batches, as `batch` would.
+        # Live weights keep every example once: tell Keras the number of batches, as `batch` would.
         n = tf.get_static_value(dataset.cardinality())
         if n is not None and n >= 0:
             out = out.apply(tf.data.experimental.assert_cardinality(-(-int(n) // batch_size)))
@@ -182,19 +191,18 @@ def draw_copies(r: tf.Tensor, seed_pair: tf.Tensor) -> tf.Tensor:
     """The indices of a block's output: example i appears ``floor(r_i) + Bernoulli(frac(r_i))`` times.
 
     Copy j of an example with k copies sorts at ``(j + v) / k`` (v uniform per
-    example), which spreads copies evenly and shuffles the rest. The copies
-    are laid out with one ``searchsorted`` over their running total (no
-    per-copy mask, so the cost does not grow with the largest factor).
+    example), which spreads copies evenly and shuffles the rest. Each output
+    slot finds its example by counting the examples that end before it (one
+    ``bincount`` and one ``cumsum``, linear in the block; no per-copy mask, so
+    the cost does not grow with the largest factor).
     """
-    seeds = tf.random.experimental.stateless_split(seed_pair, 2)
-    u = tf.random.stateless_uniform(tf.shape(r), seeds[0])
-    v = tf.random.stateless_uniform(tf.shape(r), seeds[1])
+    u, v = tf.unstack(tf.random.stateless_uniform(tf.stack([2, tf.size(r)]), seed_pair))
     base = tf.floor(r)
     copies = tf.cast(base, tf.int32) + tf.cast(u < r - base, tf.int32)  # stochastic rounding
     ends = tf.cumsum(copies)
-    slots = tf.range(tf.reduce_sum(copies))
-    index = tf.searchsorted(ends, slots, side="right", out_type=tf.int32)
-    copy_no = slots - tf.gather(ends - copies, index)
+    total = tf.reduce_sum(copies)
+    index = tf.cumsum(tf.math.bincount(ends, minlength=total, maxlength=total))  # the example of each slot
+    copy_no = tf.range(total) - tf.gather(ends - copies, index)
     spread = (tf.cast(copy_no, tf.float32) + tf.gather(v, index)) / tf.cast(tf.gather(copies, index), tf.float32)
     return tf.gather(index, tf.argsort(spread))
 

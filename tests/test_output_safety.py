@@ -87,7 +87,7 @@ def test_overwrite_refuses_a_directory_with_the_users_files_before_reading(proje
     broken.write_bytes(b"PAR1 not data at all \x00\xff")  # reading it would fail with another message
     assert JOBS[job](broken, out, "--overwrite", "--format", "csv") == 1
     err = capsys.readouterr().err
-    assert f"`output`. Expected a directory written by rebalance" in err
+    assert "`output`. Expected a directory written by rebalance" in err
     assert str(out) in err and "'notes.txt'" in err and "'results.csv'" in err and MANIFEST_NAME in err
     assert snapshot(out) == {"notes.txt": b"mine", "results.csv": b"a,b\n"}
 

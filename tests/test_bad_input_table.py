@@ -121,7 +121,7 @@ def test_save_to_a_directory_and_load_a_directory(tmp_path):
     where = re.escape(str(tmp_path))
     with pytest.raises(ValueError, match=rf"`path`. Expected a file path .* Received: path='{where}'"):
         table.save(str(tmp_path))
-    with pytest.raises(ValueError, match=rf"`path`. Expected an existing weight table file. Received: path='{where}'"):
+    with pytest.raises(ValueError, match=rf"`path`. Expected a weight table file, or a directory holding _table.json. Received: path='{where}'"):
         WeightTable.load(str(tmp_path))
 
 

@@ -112,8 +112,8 @@ def main() -> None:
     out = tempfile.mkdtemp(prefix="engines-bench-")
     main_beam = subprocess.run([args.main_python, "-c", "import apache_beam; print(apache_beam.__version__)"],
                                capture_output=True, text=True, check=True).stdout.strip()
-    print(f"Beam {main_beam} (direct, dask), {version.__version__} (the rest); {args.n:,} records in {args.shards} TFRecord shards; "
-          f"{args.repeats} repeat(s); load: {os.getloadavg()}", flush=True)
+    print(f"Beam {main_beam} (direct, dask), {version.__version__} (the rest); {args.n:,} records in "
+          f"{args.shards} TFRecord shards; {args.repeats} repeat(s); load: {os.getloadavg()}", flush=True)
     clusters, flags = {}, {}
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the Spark clusters on kill too
     try:

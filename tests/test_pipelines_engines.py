@@ -169,9 +169,3 @@ def test_a_bad_record_fails_with_the_projects_error(data, engine, request, tmp_p
     assert info.value.path.startswith(str(data / "tfrecord")) and isinstance(info.value.record, int)
     assert "java." not in str(info.value)
     assert not output.exists()
-
-
-def test_read_threads_above_one_is_refused_on_these_runners(data, tmp_path):
-    with pytest.raises(ValueError, match=r"`read_threads`. Expected 0 or 1 with --runner FlinkRunner"):
-        stats(data, "tfrecord", "refused", "--read_threads", "2", *FLINK)
-    assert not (data / "refused.json").exists()

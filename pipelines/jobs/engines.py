@@ -227,12 +227,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.jobs.engines",
                                      description="Fetch the Flink and Spark job servers of the installed Beam "
                                      "with Maven, and print the jar to run each (java -jar JAR --help).")
-    parser.add_argument("runners", nargs="*", choices=[e.runner for e in ENGINES.values()],
-                        default=[e.runner for e in ENGINES.values()])
+    parser.add_argument("runners", nargs="*", metavar="RUNNER",
+                        help=f"Any of {[e.runner for e in ENGINES.values()]} (default: both).")
     parser.add_argument("--flink_version", help="Flink of the Flink job server (default: Beam's newest).")
     args = parser.parse_args(argv)
-    options = PipelineOptions([f"--flink_version={args.flink_version}"] if args.flink_version else [])
     for runner in args.runners:
+        if runner.lower() not in ENGINES:
+            parser.error(f"unknown runner {runner!r}; choose from {[e.runner for e in ENGINES.values()]}")
+    options = PipelineOptions([f"--flink_version={args.flink_version}"] if args.flink_version else [])
+    for runner in args.runners or [e.runner for e in ENGINES.values()]:
         print(f"{runner}: {job_server_jar(ENGINES[runner.lower()], version.__version__, options)}", flush=True)
     return 0
 

@@ -123,7 +123,8 @@ def build_stream(
     # One map per block: its cost per call is spread over `block` examples.
     out_batch = batch_size or (_static_batch(heads.first.spec) if batched else None)
     block = even_block_size(options.mixing_window, heads.first.table.num_examples)
-    blocks = (dataset if batched else dataset.batch(min(GROUP, block))).rebatch(block)
+    # The input's own prefetch lets a fast source run ahead while a block is gathered and drawn.
+    blocks = (dataset if batched else dataset.batch(min(GROUP, block))).prefetch(tf.data.AUTOTUNE).rebatch(block)
     if transform.samples:
         seeds = tf.data.Dataset.random(seed=options.seed,
                                        rerandomize_each_iteration=options.redraw_each_epoch).batch(2)

@@ -29,12 +29,12 @@ or batch.
 
 | input | with ``batch_size`` | without |
 |---|---|---|
-| unbatched | ``batch(block)`` → map → ``rebatch(batch_size)`` | ``batch(block)`` → map → ``unbatch()`` |
+| unbatched | ``batch(256).rebatch(block)`` → map → ``rebatch(batch_size)`` | ``batch(256).rebatch(block)`` → map → ``unbatch()`` |
 | batched | ``rebatch(block)`` → map → ``rebatch(batch_size)`` | same, at the input's static batch size |
 
-Weights alone need no block: batched input without ``batch_size`` is mapped
-batch by batch, and unbatched input with ``batch_size`` is ``batch(batch_size)``
-→ map (live weights, read once per block, keep the block).
+Unbatched elements are batched in groups of 256 that ``rebatch`` joins into
+blocks: one ``batch(8192)`` costs more per element than ``batch(256)`` and
+one concatenation of the groups.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from balance._rates import HeadRates
 from balance.errors import invalid
 
 DEFAULT_MIXING_WINDOW = 8192
+GROUP = 256  # unbatched elements are batched this many at a time, then joined into blocks
 WeightFn = Callable[[tf.Tensor], tf.Tensor]
 
 
@@ -118,16 +119,12 @@ def build_stream(
     if batched and batch_size is None and not transform.samples:
         # Weights only, batches kept as they come (whatever their sizes).
         return dataset.map(lambda *e: transform(unpack(e)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if not batched and batch_size and not transform.samples and read_rates is None:
-        # Fixed weights on unbatched input: batched as plain tf.data would, then one map per batch
-        # (grouping 8192 elements and re-cutting them costs more than the map calls it saves).
-        return dataset.batch(batch_size).map(lambda *e: transform(unpack(e)), num_parallel_calls=tf.data.AUTOTUNE,
-                                             deterministic=True)
 
     # One map per block: its cost per call is spread over `block` examples.
     out_batch = batch_size or (_static_batch(heads.first.spec) if batched else None)
     block = even_block_size(options.mixing_window, heads.first.table.num_examples)
-    blocks = dataset.rebatch(block) if batched else dataset.batch(block)
+    # The input's own prefetch lets a fast source run ahead while a block is gathered and drawn.
+    blocks = (dataset if batched else dataset.batch(min(GROUP, block))).prefetch(tf.data.AUTOTUNE).rebatch(block)
     if transform.samples:
         seeds = tf.data.Dataset.random(seed=options.seed,
                                        rerandomize_each_iteration=options.redraw_each_epoch).batch(2)
@@ -138,7 +135,7 @@ def build_stream(
     out = out.prefetch(1)  # overlap the next block's work with cutting this one
     out = out.rebatch(out_batch) if out_batch else out.unbatch()
     if not transform.samples and not batched and batch_size:
-        # Live weights keep every example once: tell Keras the number of batches, as `batch` would.
+        # Weights keep every example once: tell Keras the number of batches, as `batch` would.
         n = tf.get_static_value(dataset.cardinality())
         if n is not None and n >= 0:
             out = out.apply(tf.data.experimental.assert_cardinality(-(-int(n) // batch_size)))

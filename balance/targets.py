@@ -205,16 +205,6 @@ def sampling_plan(
     )
 
 
-def expected_epoch_size(table: WeightTable, target: Target = None, **options: Any) -> float:
-    """Expected examples per pass of the resampled stream; see ``sampling_plan``.
-
-    Example:
-      >>> expected_epoch_size(WeightTable.from_counts([900, 100]), epoch_size="keep_all")
-      1800.0
-    """
-    return sampling_plan(table, target, **options).expected_epoch_size
-
-
 # --------------------------------------------------------------------- helpers
 def _multilabel_plan(
     table: WeightTable,

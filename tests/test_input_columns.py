@@ -111,6 +111,19 @@ def test_a_duplicated_csv_header_is_refused_naming_file_and_column(tmp_path, cap
     assert f"The header of '{path}' names {column!r} 2 times" in err
 
 
+def test_a_latin_1_csv_with_ascii_labels_is_counted(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_bytes(("label,city\n" + "".join(f"{v},M\u00fcnchen\n" for v in LABELS)).encode("latin-1"))
+    assert stats(tmp_path, path, "--label", "label")["counts"] == COUNTS
+
+
+def test_a_header_longer_than_64_kib_finds_its_last_column(tmp_path):
+    path = tmp_path / "d.csv"
+    wide = [f"feature_{i:05d}" for i in range(6000)]  # about 80 KiB of header before the label
+    path.write_text(",".join(wide + ["label"]) + "\n" + "".join("0," * len(wide) + f"{v}\n" for v in LABELS))
+    assert stats(tmp_path, path, "--label", "label", "--format", "csv")["counts"] == COUNTS
+
+
 # ------------------------------------------------------------------ --format from the name, content mismatch
 def _data(tmp_path, fmt: str, name: str):
     path = tmp_path / name

@@ -34,19 +34,13 @@ _SNIFF_BYTES = 1 << 16
 def sniff(head: bytes) -> str | None:
     """The format the first bytes of a (decompressed) file look like: ``parquet`` (its ``PAR1`` magic),
     ``tfrecord`` (a plausible record length, then a ``tf.train.Example``'s first field tag), ``csv``
-    (UTF-8 text without NUL bytes); None otherwise. A guess for messages, never a decision."""
+    (text without NUL bytes, in any 8-bit encoding: a Latin-1 CSV with ASCII labels is read as before);
+    None otherwise. A guess for messages, never a decision."""
     if head.startswith(b"PAR1"):
         return "parquet"
     if len(head) >= 13 and 0 < int.from_bytes(head[:8], "little") < (1 << 40) and head[12] == 0x0A:
         return "tfrecord"
-    if b"\x00" in head:
-        return None
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as err:
-        if err.start < len(head) - 3:  # not just a character cut at the end of the bytes read
-            return None
-    return "csv"
+    return None if b"\x00" in head else "csv"
 
 
 def sniff_file(path: str) -> str | None:

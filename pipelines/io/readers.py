@@ -511,11 +511,13 @@ class CsvReader(_ArrowReader):
                           hint=f"{path!r} is not a CSV file" + (f": it looks like a {FORMAT_NAMES[looks]} file; "
                           f"pass --format {looks}" if looks else " (binary content)"))
         end = head.find(b"\n")
+        if end < 0 and len(head) == 1 << 16:  # the header goes on past the bytes read
+            return self._header(path, gzip, parse)
         try:
             return pa_csv.read_csv(pa.BufferReader(head if end < 0 else head[:end + 1]),
                                    parse_options=pa_csv.ParseOptions(delimiter=self.config.csv_delimiter)
                                    ).column_names
-        except pa.ArrowInvalid:  # a header with a quoted newline, or longer than 64 KiB
+        except pa.ArrowInvalid:  # a header with a quoted newline
             return self._header(path, gzip, parse)
 
     def _check_columns(self, path: str, columns: list[str]) -> None:

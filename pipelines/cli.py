@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from balance import SCHEMES, WeightTable
 from balance.errors import invalid
 from pipelines import console
+from pipelines.io.publish import check_table_output
 from pipelines.jobs.flags import FlagParser, flags_of, refuse_unknown
 
 
@@ -95,6 +96,7 @@ def _merge(argv: Sequence[str]) -> int:
     args, unknown = parser.parse_known_args(argv)
     refuse_unknown(unknown, flags_of(parser))
     names = [n.strip() for n in args.class_names.split(",")] if args.class_names else None
+    check_table_output(args.output)
     parts = [WeightTable.load(path) for path in args.tables]
     try:
         table = WeightTable.merge(*parts, class_names=names, disjoint=args.disjoint)

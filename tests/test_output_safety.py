@@ -11,8 +11,9 @@ import os
 
 import numpy as np
 import pytest
-from _pipelines_data import write_csv
+from _pipelines_data import example, write_csv, write_tfrecords
 
+from balance import WeightTable
 from pipelines import cli
 from pipelines.io.publish import MANIFEST_NAME
 
@@ -165,3 +166,27 @@ def test_a_sample_failing_once_its_shards_are_staged_leaves_everything_as_it_was
     assert "the counts of this input" in capsys.readouterr().err
     assert snapshot(project) == before
     assert sorted(os.listdir(project)) == ["data.csv", "notes.txt", "out"]
+
+
+@pytest.mark.parametrize("command", ["stats", "merge"])
+def test_a_table_output_that_is_a_users_file_is_refused_and_kept(tmp_path, capsys, command):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    if command == "stats":
+        data = write_tfrecords(tmp_path / "d", [example(label=i % 3) for i in range(30)], shards=1)
+        argv = ["stats", "--input", data[0], "--label", "label", "--output", str(notes), "--quiet"]
+    else:
+        part = tmp_path / "part.json"
+        WeightTable.from_counts([3, 2]).save(str(part))
+        argv = ["merge", str(part), "--output", str(notes)]
+    assert cli.main(argv) == 1
+    assert notes.read_text() == "my notes\n"
+    assert f"{str(notes)!r} exists and is not a weight table" in capsys.readouterr().err
+
+
+def test_a_table_output_that_is_a_table_is_replaced(tmp_path):
+    out = tmp_path / "t.json"
+    WeightTable.from_counts([1, 1]).save(str(out))
+    data = write_tfrecords(tmp_path / "d", [example(label=i % 3) for i in range(30)], shards=1)
+    assert cli.main(["stats", "--input", data[0], "--label", "label", "--output", str(out), "--quiet"]) == 0
+    assert WeightTable.load(str(out)).counts.tolist() == [10, 10, 10]

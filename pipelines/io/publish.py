@@ -199,6 +199,19 @@ def check_apart(output: str, inputs: Sequence[str], *, directory: bool) -> None:
                           hint=f"It holds the input {path!r}; publishing the output there would replace it")
 
 
+def check_table_output(output: str) -> None:
+    """Refuses a table ``--output`` that exists and is not a weight table: a table file is replaced
+    (the new table is complete first), any other file is the user's and stays."""
+    if not fileio.exists(output) or fileio.isdir(output):
+        return  # a directory is refused where the table is written, naming it
+    try:
+        WeightTable.load(output)
+    except ValueError as err:
+        raise invalid("output", "a new file, or a weight table to replace", output,
+                      hint=f"{output!r} exists and is not a weight table ({str(err)[:200]}); rebalance "
+                      "replaces only a table. Remove it, or choose another --output") from None
+
+
 def publish(staging: str, output: str, *, overwrite: bool, complete: Callable[[str], None],
             what: str = "a directory", hint: str | None = None) -> str:
     """Makes the staging directory ``output`` (see the module's steps); returns ``output``.

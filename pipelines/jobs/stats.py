@@ -36,7 +36,7 @@ from balance.table import WeightTable
 from balance.table_set import INDEX_NAME, load_tables, table_file_names
 from pipelines.counting.count import bad_counter_name
 from pipelines.counting.transforms import ComputeClassStats, ComputeHeadStats, WriteWeightTable, WriteWeightTables
-from pipelines.io.publish import check_apart, check_tables_output
+from pipelines.io.publish import check_apart, check_table_output, check_tables_output
 from pipelines.jobs.flags import BEAM_NOTE, add_read_flags, group, heads_from_args, one_label, parse_flags
 from pipelines.jobs.runner import (
     auto_read_threads,
@@ -137,6 +137,8 @@ def run(argv: Sequence[str] | None = None, *,
         write, marker = WriteWeightTable(output), output
     # The plan fails fast on an empty input, before any worker starts.
     check_apart(output, sorted({s.path for s in plan.shards}), directory=directory)
+    if not directory:
+        check_table_output(output)
     _LOG.info("Counting %s in one pass over %d shard(s) of %s", ", ".join(map(repr, heads.labels)),
               len(plan.shards), ", ".join(plan.inputs))
     previous = fileio.read_bytes(marker) if fileio.exists(marker) else None

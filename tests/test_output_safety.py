@@ -190,3 +190,16 @@ def test_a_table_output_that_is_a_table_is_replaced(tmp_path):
     data = write_tfrecords(tmp_path / "d", [example(label=i % 3) for i in range(30)], shards=1)
     assert cli.main(["stats", "--input", data[0], "--label", "label", "--output", str(out), "--quiet"]) == 0
     assert WeightTable.load(str(out)).counts.tolist() == [10, 10, 10]
+
+
+@pytest.mark.parametrize("job", JOBS)
+def test_a_file_edited_in_our_output_is_refused_and_kept(project, job, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert JOBS[job](project / "data.csv", out) == 0
+    edited = sorted(n for n in os.listdir(out) if n != MANIFEST_NAME)[0]
+    with open(out / edited, "a") as handle:
+        handle.write("\n")  # the user's edit, under a name the manifest lists
+    before = snapshot(out)
+    assert JOBS[job](project / "data.csv", out, "--overwrite") == 1
+    assert f"files changed since rebalance wrote them: {edited!r}" in capsys.readouterr().err
+    assert snapshot(out) == before

@@ -120,16 +120,21 @@ def files_in(directory: str) -> list[str]:
     return sorted(found)
 
 
-def manifest_json(files: list[str]) -> str:
-    """The text of the manifest of an output holding ``files`` (relative paths, the manifest excluded)."""
-    return json.dumps({"format": MANIFEST_FORMAT, "tool": "tf-rebalance", "tool_version": __version__,
-                       "files": sorted(files)}, indent=2) + "\n"
+def manifest_json(files: list[str], sizes: dict[str, int] | None = None) -> str:
+    """The text of the manifest of an output holding ``files`` (relative paths, the manifest excluded),
+    with each file's size in bytes where ``sizes`` gives it."""
+    manifest = {"format": MANIFEST_FORMAT, "tool": "tf-rebalance", "tool_version": __version__,
+                "files": sorted(files)}
+    if sizes is not None:
+        manifest["sizes"] = {f: sizes[f] for f in sorted(files)}
+    return json.dumps(manifest, indent=2) + "\n"
 
 
 def write_manifest(output: str) -> None:
-    """Writes the manifest of ``output``, listing every file it holds: the last file a job writes."""
+    """Writes the manifest of ``output``, listing every file it holds and its size: the last file a job writes."""
     files = [f for f in files_in(output) if f != MANIFEST_NAME]
-    fileio.write_text_atomically(f"{output}/{MANIFEST_NAME}", manifest_json(files))
+    fileio.write_text_atomically(f"{output}/{MANIFEST_NAME}",
+                                 manifest_json(files, {f: fileio.size(f"{output}/{f}") for f in files}))
 
 
 def check_ours(output: str) -> None:
@@ -157,12 +162,17 @@ def check_ours(output: str) -> None:
         raise invalid("output", expected, output, hint=f"Its {MANIFEST_NAME} is not a rebalance manifest")
     foreign = sorted(set(others) - set(listed))
     missing = sorted(set(listed) - set(others))
-    if foreign or missing:
+    sizes = manifest.get("sizes")
+    changed = sorted(f for f in set(others) & set(listed) if isinstance(sizes, dict)
+                     and isinstance(sizes.get(f), int) and fileio.size(f"{output}/{f}") != sizes[f])
+    if foreign or missing or changed:
         said = []
         if foreign:
             said.append(f"files rebalance did not write: {_few(foreign)}")
         if missing:
             said.append(f"listed files that are gone: {_few(missing)}")
+        if changed:
+            said.append(f"files changed since rebalance wrote them: {_few(changed)}")
         raise invalid("output", expected, output,
                       hint=f"It holds {'; '.join(said)}. --overwrite replaces only rebalance's own, unchanged "
                       "output: move other files away first, or choose a new directory")

@@ -170,6 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cores", type=int, default=1, help="Cores per worker (default 1).")
     parser.add_argument("--memory", default="1g", help="Memory per worker (default 1g).")
     args = parser.parse_args(argv)
+    # The master and workers run in sessions of their own (a Ctrl-C in the terminal does not reach them):
+    # a SIGTERM to this process stops them too, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with LocalSparkCluster(args.workers, cores=args.cores, memory=args.memory) as cluster:
         print(f"Spark master: {cluster.master_url} (web UI {cluster.ui_url}); Ctrl-C stops it", flush=True)
         with contextlib.suppress(KeyboardInterrupt):

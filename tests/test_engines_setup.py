@@ -81,3 +81,12 @@ def test_other_runners_are_not_touched(fresh_cache):
     options = PipelineOptions(["--runner", "PortableRunner", "--job_endpoint", "localhost:8099"])
     assert engines.resolve(argparse.Namespace(read_threads=4), options) is None
     assert options.get_all_options(drop_default=True).get("environment_type") is None
+
+
+@pytest.mark.parametrize("runner, engine", [("flink", "FlinkRunner"), ("spark", "SparkRunner"),
+                                            ("apache_beam.runners.portability.flink_runner.FlinkRunner",
+                                             "FlinkRunner")])
+def test_the_names_beam_takes_for_the_engines_are_ours_too(runner, engine):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    assert engines.engine_of(PipelineOptions(["--runner", runner])).runner == engine

@@ -81,8 +81,8 @@ def engine_of(options: Any) -> Engine | None:
     """The Flink or Spark engine ``--runner`` names, else None."""
     from apache_beam.options.pipeline_options import StandardOptions  # noqa: PLC0415
 
-    runner = str(options.view_as(StandardOptions).runner or "")
-    return ENGINES.get(runner.rsplit(".", 1)[-1].lower())
+    runner = str(options.view_as(StandardOptions).runner or "").rsplit(".", 1)[-1].lower()
+    return ENGINES.get(runner) or ENGINES.get(runner + "runner")  # Beam takes "flink" for FlinkRunner too
 
 
 def resolve(args: argparse.Namespace, options: Any) -> Engine | None:

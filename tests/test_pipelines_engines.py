@@ -150,7 +150,7 @@ def test_sample_job_keeps_the_same_records_as_on_the_direct_runner(data, fmt, en
              "--weight_feature", "kw"]
     direct = sample_run(flags + ["--output", str(tmp_path / "direct")])  # counts the source first
     on_engine = FLINK if engine == "flink" else request.getfixturevalue("spark")
-    other = sample_run(flags + ["--table", str(tmp_path / "direct" / "source_table.json"),
+    other = sample_run(flags + ["--table", str(tmp_path / "direct" / "_source_table.json"),
                                 "--output", str(tmp_path / engine), "--num_shards", "3", *on_engine])
     kept = sample_records(tmp_path / "direct", fmt)
     assert sample_records(tmp_path / engine, fmt) == kept and sum(kept.values()) == direct.num_examples

@@ -120,6 +120,11 @@ def build_stream(
         # Weights only, batches kept as they come (whatever their sizes).
         return dataset.map(lambda *e: transform(unpack(e)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
+    sparse = [spec for spec in tf.nest.flatten(dataset.element_spec) if isinstance(spec, tf.SparseTensorSpec)]
+    if transform.samples and sparse:  # the sampler gathers copies with tf.gather, which has no sparse form
+        raise invalid("dataset", "dense or ragged features for resampling", f"a tf.SparseTensor feature {sparse[0]}",
+                      hint="Convert it before rebalance: tf.sparse.to_dense, or tf.RaggedTensor.from_sparse; "
+                      "method='weight' takes it as it is")
     # One map per block: its cost per call is spread over `block` examples.
     out_batch = batch_size or (_static_batch(heads.first.spec) if batched else None)
     block = even_block_size(options.mixing_window, heads.first.table.num_examples)

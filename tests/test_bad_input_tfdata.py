@@ -85,3 +85,29 @@ def test_int64_ids_past_int32_are_unknown_not_wrapped(method):
     assert "4294967297" in str(error.value)
     kept = next(iter(balance.rebalance(pairs(labels), TABLE, method="weight", batch_size=4, on_unknown=0.0)))
     np.testing.assert_allclose(kept[2].numpy()[1], 0.0)
+
+
+LONG_TAIL = np.array([0] * 90 + [1] * 10)
+
+
+@pytest.mark.parametrize("method", ["resample", "both"])
+def test_a_sparse_feature_is_refused_for_resampling_and_weighted_as_it_is(method):
+    table = WeightTable.from_labels(LONG_TAIL)
+    sparse = tf.sparse.from_dense(tf.constant(np.eye(100, 5)))
+    ds = tf.data.Dataset.from_tensor_slices(({"s": sparse}, LONG_TAIL))
+    with pytest.raises(ValueError, match=r"`dataset`. Expected dense or ragged features for resampling. "
+                       r"Received: dataset='a tf.SparseTensor feature .*tf.sparse.to_dense"):
+        balance.rebalance(ds, table, method=method, batch_size=16, seed=0)
+    weighted = balance.rebalance(ds, table, method="weight", batch_size=16)
+    assert sum(int(w.shape[0]) for _, _, w in weighted) == 100
+
+
+@pytest.mark.parametrize("method", ["resample", "both"])
+def test_ragged_features_are_resampled_with_their_rows(method):
+    table = WeightTable.from_labels(LONG_TAIL)
+    tokens = tf.ragged.constant([[i] * (i % 3 + 1) for i in range(100)])
+    ds = tf.data.Dataset.from_tensor_slices(({"tokens": tokens, "id": np.arange(100)}, LONG_TAIL))
+    for batch in balance.rebalance(ds, table, method=method, batch_size=16, seed=0):
+        x = batch[0]
+        for row, i in zip(x["tokens"].to_list(), x["id"].numpy(), strict=True):
+            assert row == [i] * (i % 3 + 1)  # each copy keeps its own tokens

@@ -41,7 +41,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import balance  # noqa: E402
 from balance.class_batches import _pk_stream, _rare_stream, _systematic_draw, buffer_bytes  # noqa: E402
-from tfdata_bench import images, make_arrays, parsed, write_tfrecords  # noqa: E402
+from tfdata_bench import images, make_arrays, parse_batches, write_tfrecords  # noqa: E402
 
 BATCH, P, K, RAREST, M, SHUFFLE = 256, 64, 4, 10, 2, 10_000
 
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     sources = {}
     if "A" in args.shapes:
         files = write_tfrecords(data_dir, x, labels)
-        sources["A"] = lambda: parsed(files, 1024).unbatch()
+        sources["A"] = lambda: parse_batches(files, 1024, parallel=True).unbatch()
     if "D" in args.shapes:
         img = images(x, labels)
         sources["D"] = lambda: tf.data.Dataset.from_tensor_slices((img, labels))

@@ -136,7 +136,7 @@ def main(argv=None) -> int:
         files = write_tfrecords(data_dir, x, labels)
         sources["A"] = lambda: parse_batches(files, 1024, parallel=True).unbatch()
     if "D" in args.shapes:
-        img = images(x, labels)
+        img = images(labels)
         sources["D"] = lambda: tf.data.Dataset.from_tensor_slices((img, labels))
     rare_ids = balance.class_batches.rarest_classes(table, RAREST)
 

@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+# A test that timed out (pytest-timeout, pyproject.toml) is rerun once.
+RERUN_HUNG := --reruns 1 --only-rerun Timeout
+
 test: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -n auto --dist loadfile --reruns 1 --only-rerun Timeout tests
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -n auto --dist loadfile $(RERUN_HUNG) tests
 
 # The Flink and Spark tests, in a venv of their own Beam release (see requirements-engines.txt):
 # the venv, then the job servers' jars fetched with Maven, then the tests.
@@ -35,7 +38,7 @@ $(ENGINES_STAMP): requirements-engines.txt pyproject.toml
 
 test-engines: $(ENGINES_STAMP)
 	PYTHONPATH=$(CURDIR) $(ENGINES_PY) -m pipelines.jobs.engines
-	TF_CPP_MIN_LOG_LEVEL=2 PYTHONPATH=$(CURDIR) $(ENGINES_PY) -m pytest -q --reruns 1 --only-rerun Timeout tests/test_pipelines_engines.py
+	TF_CPP_MIN_LOG_LEVEL=2 PYTHONPATH=$(CURDIR) $(ENGINES_PY) -m pytest -q $(RERUN_HUNG) tests/test_pipelines_engines.py
 
 demo: $(STAMP)
 	$(VENV)/bin/rebalance demo --out $(DEMO_OUT)
